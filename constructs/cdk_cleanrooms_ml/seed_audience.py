@@ -1,0 +1,159 @@
+"""Where an audience generation job takes its seed audience from: S3, a SQL query, a template."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+
+from constructs import Construct
+
+RoleLike = iam.IRole | str
+"""A role as an ``iam.IRole`` or as a role ARN."""
+
+
+class WorkerComputeType(str, enum.Enum):
+    """Size of the Spark workers that run a SQL seed query."""
+
+    CR_1X = "CR.1X"
+    CR_4X = "CR.4X"
+    CR_8X = "CR.8X"
+
+
+@dataclass(frozen=True)
+class ComputeConfiguration:
+    """The workers that run a SQL seed query (``sqlComputeConfiguration`` in the API).
+
+    :param worker_type: size of each worker. Default: the service's default.
+    :param number: how many workers, 2 to 1024. Default: the service's default.
+    :param spark_properties: Spark properties for the workers (at most 50). Default: none.
+    """
+
+    worker_type: WorkerComputeType | str | None = None
+    number: int | None = None
+    spark_properties: Mapping[str, str] | None = None
+
+    def _render(self) -> dict[str, Any]:
+        worker: dict[str, Any] = {}
+        if self.worker_type is not None:
+            worker["Type"] = WorkerComputeType(self.worker_type).value
+        if self.number is not None:
+            worker["Number"] = self.number
+        if self.spark_properties is not None:
+            worker["Properties"] = {"Spark": dict(self.spark_properties)}
+        return {"Worker": worker}
+
+
+@dataclass(frozen=True)
+class SeedAudienceConfig:
+    """A seed audience bound to a job: the ``SeedAudience`` property and the role it passes."""
+
+    properties: dict[str, Any]
+    role_arn: str
+
+
+class SeedAudience:
+    """The seed audience of an audience generation job. Create one with a ``from_*`` method."""
+
+    def __init__(
+        self,
+        source: dict[str, Any],
+        role: RoleLike,
+        *,
+        compute: ComputeConfiguration | None = None,
+        read_grant: tuple[s3.IBucket, str] | None = None,
+    ) -> None:
+        self._source = source
+        self._role = role
+        self._compute = compute
+        self._read_grant = read_grant
+
+    @staticmethod
+    def from_s3(s3_uri: str, role: RoleLike) -> SeedAudience:
+        """A seed audience stored in S3.
+
+        :param s3_uri: ``s3://bucket/prefix/`` of the seed data.
+        :param role: the role Clean Rooms ML assumes to read it (an ``iam.IRole`` or a role ARN).
+        """
+        return SeedAudience({"DataSource": {"S3Uri": s3_uri}}, role)
+
+    @staticmethod
+    def from_bucket(bucket: s3.IBucket, prefix: str, role: RoleLike) -> SeedAudience:
+        """A seed audience under ``prefix`` in ``bucket``; also grants ``role`` read access to it.
+
+        :param bucket: the bucket that holds the seed data.
+        :param prefix: the key prefix of the seed data, e.g. ``"seed/"``.
+        :param role: the role Clean Rooms ML assumes to read it (an ``iam.IRole`` or a role ARN).
+        """
+        return SeedAudience(
+            {"DataSource": {"S3Uri": f"s3://{bucket.bucket_name}/{prefix}"}},
+            role,
+            read_grant=(bucket, prefix),
+        )
+
+    @staticmethod
+    def from_sql(
+        query_string: str,
+        role: RoleLike,
+        *,
+        parameters: Mapping[str, str] | None = None,
+        compute: ComputeConfiguration | None = None,
+    ) -> SeedAudience:
+        """A seed audience produced by a Clean Rooms SQL query.
+
+        :param query_string: the SQL query.
+        :param role: the role Clean Rooms ML assumes to run it (an ``iam.IRole`` or a role ARN).
+        :param parameters: values for the query's parameters. Default: none.
+        :param compute: the workers that run the query. Default: the service's default.
+        """
+        return SeedAudience(
+            {"SqlParameters": _sql("QueryString", query_string, parameters)}, role, compute=compute
+        )
+
+    @staticmethod
+    def from_analysis_template(
+        analysis_template_arn: str,
+        role: RoleLike,
+        *,
+        parameters: Mapping[str, str] | None = None,
+        compute: ComputeConfiguration | None = None,
+    ) -> SeedAudience:
+        """A seed audience produced by a Clean Rooms analysis template.
+
+        :param analysis_template_arn: ARN of the analysis template.
+        :param role: the role Clean Rooms ML assumes to run it (an ``iam.IRole`` or a role ARN).
+        :param parameters: values for the template's parameters. Default: none.
+        :param compute: the workers that run the query. Default: the service's default.
+        """
+        return SeedAudience(
+            {"SqlParameters": _sql("AnalysisTemplateArn", analysis_template_arn, parameters)},
+            role,
+            compute=compute,
+        )
+
+    def bind(self, scope: Construct) -> SeedAudienceConfig:
+        """Render the seed for the job ``scope``, granting the role what it needs to read it."""
+        role_arn = self._role if isinstance(self._role, str) else self._role.role_arn
+        if self._read_grant is not None:
+            bucket, prefix = self._read_grant
+            role = (
+                iam.Role.from_role_arn(scope, "SeedRole", self._role)
+                if isinstance(self._role, str)
+                else self._role
+            )
+            bucket.grant_read(role, f"{prefix}*")
+        properties: dict[str, Any] = {**self._source, "RoleArn": role_arn}
+        if self._compute is not None:
+            properties["SqlComputeConfiguration"] = self._compute._render()
+        return SeedAudienceConfig(properties=properties, role_arn=role_arn)
+
+
+def _sql(key: str, value: str, parameters: Mapping[str, str] | None) -> dict[str, Any]:
+    sql: dict[str, Any] = {key: value}
+    if parameters is not None:
+        sql["Parameters"] = dict(parameters)
+    return sql

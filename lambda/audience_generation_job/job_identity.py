@@ -1,0 +1,73 @@
+"""Who a job is: its generated name, the ownership tag, and the physical ids the handler reports.
+
+StartAudienceGenerationJob has no client token, but job names are unique per account. A name
+derived from the request makes a retried or redelivered Start meet ConflictException instead of
+starting a second job, and the existing job can then be found by that name. The ownership tag tells
+the handler's own jobs from anyone else's, and which properties a job was started from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+
+from job_properties import JOB_ARN_PATTERN, OWNER_TAG_KEY
+
+MAX_NAME_LENGTH = 63
+PENDING_PREFIX = "cdk-cleanrooms-ml:pending-start:"
+"""Physical id of a job whose Start is still owed (quota full, throttled): it carries the name."""
+
+
+def generated_name(stack_id: str, logical_id: str, request_id: str) -> str:
+    """A job name unique per account: the same for a redelivered event, new for a replacement.
+
+    ``<stack name>-<logical id>-<digest>`` cut to 63 characters; the digest covers the full stack id
+    (which holds the Region and a UUID), the logical id and the request id.
+    """
+    stack_name = _stack_name(stack_id)
+    digest = hashlib.sha256(f"{stack_id}\n{logical_id}\n{request_id}".encode()).hexdigest()[:12]
+    readable = f"{stack_name}-{logical_id}"[: MAX_NAME_LENGTH - len(digest) - 1]
+    return f"{readable}-{digest}"
+
+
+def owner_tag(stack_id: str, logical_id: str, configuration: str) -> dict[str, str]:
+    """The ownership tag: ``<digest of stack id and logical id>/<configuration digest>``."""
+    return {OWNER_TAG_KEY: f"{_owner(stack_id, logical_id)}/{configuration}"}
+
+
+def is_owned_by(tags: Mapping[str, str], stack_id: str, logical_id: str) -> bool:
+    """Whether a job's tags say that this stack resource started it."""
+    owner, _, _ = tags.get(OWNER_TAG_KEY, "").partition("/")
+    return owner == _owner(stack_id, logical_id)
+
+
+def configuration_of(tags: Mapping[str, str]) -> str:
+    """The configuration digest recorded in a job's ownership tag ("" if it has none)."""
+    return tags.get(OWNER_TAG_KEY, "").partition("/")[2]
+
+
+def is_job_arn(physical_id: str | None) -> bool:
+    return bool(physical_id) and JOB_ARN_PATTERN.fullmatch(physical_id or "") is not None
+
+
+def pending_id(name: str) -> str:
+    return PENDING_PREFIX + name
+
+
+def pending_name(physical_id: str | None) -> str | None:
+    """The job name in a pending physical id, or None for any other id."""
+    if physical_id and physical_id.startswith(PENDING_PREFIX):
+        return physical_id[len(PENDING_PREFIX) :] or None
+    return None
+
+
+def _owner(stack_id: str, logical_id: str) -> str:
+    return hashlib.sha256(f"{stack_id}\n{logical_id}".encode()).hexdigest()[:20]
+
+
+def _stack_name(stack_id: str) -> str:
+    # arn:aws:cloudformation:us-east-1:123456789012:stack/<name>/<uuid>
+    parts = stack_id.split("/")
+    name = parts[1] if len(parts) >= 3 else "stack"
+    return re.sub(r"[^A-Za-z0-9-]", "-", name)

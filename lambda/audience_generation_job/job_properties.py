@@ -1,0 +1,332 @@
+"""Turn the custom resource's properties, as CloudFormation delivers them, into API requests.
+
+CloudFormation passes every scalar as a string ("true", "4"), so each value is parsed back to the
+type the Clean Rooms ML API wants. Lengths, patterns, ranges and enums are then checked against the
+service model botocore ships (``check_request``), and the rules the model does not carry (one seed
+source, reserved tag keys, the tag count) are checked here. Everything is checked before any API
+call, and every message names the property as it stands in the template (``SeedAudience.RoleArn``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_TAGS = 50
+"""Clean Rooms ML allows 50 user tags per resource; the handler's ownership tag counts too."""
+
+OWNER_TAG_KEY = "cdk-cleanrooms-ml:owner"
+"""Tag the handler puts on each job it starts: which stack resource owns it, from what props."""
+
+DEFAULT_WAIT_TIMEOUT_SECONDS = 3000
+MAX_WAIT_TIMEOUT_SECONDS = 3240
+"""The Provider framework gives up after 55 minutes; the handler must fail (with the ARN) first."""
+
+# Properties that only steer the handler: changing them never replaces the job.
+_IN_PLACE_PROPERTIES = frozenset(
+    {"ServiceToken", "Tags", "WaitForCompletion", "WaitTimeoutSeconds"}
+)
+
+JOB_ARN_PATTERN = re.compile(
+    r"arn:aws[-a-z]*:cleanrooms-ml:[-a-z0-9]+:[0-9]{12}:audience-generation-job/[-a-zA-Z0-9_/.]+"
+)
+
+
+class InvalidPropertyError(ValueError):
+    """A property that the handler refuses before calling the service."""
+
+
+@dataclass(frozen=True)
+class JobProperties:
+    """The parsed properties of one ``Custom::CleanRoomsMLAudienceGenerationJob``."""
+
+    configured_audience_model_arn: str
+    seed_audience: dict[str, Any]
+    name: str | None = None
+    collaboration_id: str | None = None
+    description: str | None = None
+    include_seed_in_output: bool | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    wait_for_completion: bool = True
+    wait_timeout_seconds: int = DEFAULT_WAIT_TIMEOUT_SECONDS
+
+    def start_request(self, *, name: str, tags: Mapping[str, str]) -> dict[str, Any]:
+        """The keyword arguments of StartAudienceGenerationJob."""
+        request: dict[str, Any] = {
+            "name": name,
+            "configuredAudienceModelArn": self.configured_audience_model_arn,
+            "seedAudience": self.seed_audience,
+        }
+        optional = {
+            "collaborationId": self.collaboration_id,
+            "description": self.description,
+            "includeSeedInOutput": self.include_seed_in_output,
+        }
+        request.update({key: value for key, value in optional.items() if value is not None})
+        if tags:
+            request["tags"] = dict(tags)
+        return request
+
+
+def parse_properties(raw: Mapping[str, Any]) -> JobProperties:
+    """Parse ``ResourceProperties``; raise InvalidPropertyError naming the property."""
+    wait_timeout = _optional_int(raw, "WaitTimeoutSeconds")
+    if wait_timeout is not None and not 1 <= wait_timeout <= MAX_WAIT_TIMEOUT_SECONDS:
+        raise InvalidPropertyError(
+            f"WaitTimeoutSeconds: must be 1 to {MAX_WAIT_TIMEOUT_SECONDS}, got {wait_timeout}"
+        )
+    wait_for_completion = _optional_bool(raw, "WaitForCompletion")
+    return JobProperties(
+        configured_audience_model_arn=_str(raw, "ConfiguredAudienceModelArn"),
+        seed_audience=_seed_audience(raw.get("SeedAudience")),
+        name=_optional_str(raw, "Name"),
+        collaboration_id=_optional_str(raw, "CollaborationId"),
+        description=_optional_str(raw, "Description"),
+        include_seed_in_output=_optional_bool(raw, "IncludeSeedInOutput"),
+        tags=parse_tags(raw.get("Tags")),
+        wait_for_completion=True if wait_for_completion is None else wait_for_completion,
+        wait_timeout_seconds=wait_timeout or DEFAULT_WAIT_TIMEOUT_SECONDS,
+    )
+
+
+def parse_tags(raw: Any) -> dict[str, str]:
+    """``[{"Key": k, "Value": v}, ...]`` as a dict, checked against Clean Rooms ML's tag rules."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, list):
+        raise InvalidPropertyError(f"Tags: must be a list of {{Key, Value}}, got {_kind(raw)}")
+    tags: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        where = f"Tags[{index}]"
+        if not isinstance(item, Mapping) or not isinstance(item.get("Key"), str):
+            raise InvalidPropertyError(f"{where}: must be an object with a string Key")
+        key, value = item["Key"], item.get("Value", "")
+        if not isinstance(value, str):
+            raise InvalidPropertyError(f"{where}.Value: must be a string, got {_kind(value)}")
+        if not 1 <= len(key) <= 128:
+            raise InvalidPropertyError(f"{where}.Key: must be 1 to 128 characters, got {len(key)}")
+        if len(value) > 256:
+            raise InvalidPropertyError(
+                f"{where}.Value: must be at most 256 characters, got {len(value)}"
+            )
+        if key.lower().startswith("aws:"):
+            raise InvalidPropertyError(
+                f"{where}.Key: the prefix 'aws:' is reserved for AWS, got {key!r}"
+            )
+        if key == OWNER_TAG_KEY:
+            raise InvalidPropertyError(
+                f"{where}.Key: {OWNER_TAG_KEY!r} is set by the handler itself, not by the template"
+            )
+        if key in tags:
+            raise InvalidPropertyError(f"{where}.Key: duplicate tag key {key!r}")
+        tags[key] = value
+    if len(tags) > MAX_TAGS - 1:
+        raise InvalidPropertyError(
+            f"Tags: at most {MAX_TAGS - 1} tags (Clean Rooms ML allows {MAX_TAGS} per job and the "
+            f"handler adds {OWNER_TAG_KEY!r}), got {len(tags)}"
+        )
+    return tags
+
+
+def tag_changes(
+    current: Mapping[str, str], desired: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """The TagResource and UntagResource arguments that turn ``current`` into ``desired``.
+
+    Both sides are tags the template declared: a tag the job got elsewhere (from its configured
+    audience model, or by hand) is left alone unless the template once declared it.
+    """
+    to_set = {key: value for key, value in desired.items() if current.get(key) != value}
+    to_remove = sorted(key for key in current if key not in desired)
+    return to_set, to_remove
+
+
+def check_request(request: Mapping[str, Any], shape: Any) -> None:
+    """Check an API request against the botocore input ``shape`` of its operation.
+
+    botocore's own client-side validation checks types and minimums only; this adds maximums,
+    patterns and enums, and names the template property rather than the API member.
+    """
+    _check_value(request, shape, "")
+
+
+def replaces_job(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether going from ``old`` to ``new`` properties needs a new job (the API has no update)."""
+    return _job_defining(old) != _job_defining(new)
+
+
+def configuration_digest(raw: Mapping[str, Any], stack_id: str) -> str:
+    """A short digest of the properties that define a job (so a rollback can recognise its job).
+
+    Salted with the stack id so that the digest of a short SQL parameter cannot be looked up in a
+    table made for another stack.
+    """
+    canonical = json.dumps(_job_defining(raw), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{stack_id}\n{canonical}".encode()).hexdigest()[:20]
+
+
+def _job_defining(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in raw.items() if key not in _IN_PLACE_PROPERTIES}
+
+
+def _check_value(value: Any, shape: Any, path: str, sensitive: bool = False) -> None:
+    meta = shape.metadata
+    sensitive = sensitive or bool(meta.get("sensitive"))
+    shown = "a sensitive value" if sensitive else repr(value)
+    if shape.type_name == "structure":
+        for member, member_shape in shape.members.items():
+            if member in value:
+                _check_value(value[member], member_shape, _join(path, member), sensitive)
+    elif shape.type_name == "map":
+        _check_range(len(value), meta, path, "entries")
+        for key, item in value.items():
+            _check_value(key, shape.key, f"{path} key", sensitive)
+            _check_value(item, shape.value, f"{path}[{key!r}]", sensitive)
+    elif shape.type_name == "list":
+        _check_range(len(value), meta, path, "items")
+        for index, item in enumerate(value):
+            _check_value(item, shape.member, f"{path}[{index}]", sensitive)
+    elif shape.type_name == "string":
+        _check_range(len(value), meta, path, "characters")
+        if shape.enum and value not in shape.enum:
+            raise InvalidPropertyError(
+                f"{path}: must be one of {', '.join(shape.enum)}, got {shown}"
+            )
+        pattern = meta.get("pattern")
+        if pattern and not re.fullmatch(pattern, value):
+            raise InvalidPropertyError(f"{path}: must match the pattern {pattern}, got {shown}")
+    elif shape.type_name in ("integer", "long") and (
+        value < meta.get("min", value) or value > meta.get("max", value)
+    ):
+        low, high = meta.get("min", "-inf"), meta.get("max", "inf")
+        raise InvalidPropertyError(f"{path}: must be {low} to {high}, got {shown}")
+
+
+def _check_range(size: int, meta: Mapping[str, Any], path: str, unit: str) -> None:
+    low, high = meta.get("min", 0), meta.get("max")
+    if size < low or (high is not None and size > high):
+        bounds = f"{low} to {high}" if high is not None else f"at least {low}"
+        raise InvalidPropertyError(f"{path}: must be {bounds} {unit}, got {size}")
+
+
+def _join(path: str, member: str) -> str:
+    """``seedAudience`` + ``roleArn`` -> ``SeedAudience.RoleArn``: the template's spelling."""
+    pascal = member[:1].upper() + member[1:]
+    return f"{path}.{pascal}" if path else pascal
+
+
+def _seed_audience(raw: Any) -> dict[str, Any]:
+    seed_raw = _object(raw, "SeedAudience")
+    seed: dict[str, Any] = {"roleArn": _str(seed_raw, "RoleArn", prefix="SeedAudience.")}
+    data_source = seed_raw.get("DataSource")
+    sql = seed_raw.get("SqlParameters")
+    if (data_source is None) == (sql is None):
+        raise InvalidPropertyError(
+            "SeedAudience: exactly one of DataSource (an S3 seed) and SqlParameters (a SQL seed) "
+            f"must be set, got {'both' if data_source is not None else 'neither'}"
+        )
+    if data_source is not None:
+        source = _object(data_source, "SeedAudience.DataSource")
+        seed["dataSource"] = {"s3Uri": _str(source, "S3Uri", prefix="SeedAudience.DataSource.")}
+    if sql is not None:
+        seed["sqlParameters"] = _sql_parameters(_object(sql, "SeedAudience.SqlParameters"))
+    compute = seed_raw.get("SqlComputeConfiguration")
+    if compute is not None:
+        if sql is None:
+            raise InvalidPropertyError(
+                "SeedAudience.SqlComputeConfiguration: only applies to a SQL seed (SqlParameters)"
+            )
+        seed["sqlComputeConfiguration"] = _compute(
+            _object(compute, "SeedAudience.SqlComputeConfiguration")
+        )
+    return seed
+
+
+def _sql_parameters(raw: Mapping[str, Any]) -> dict[str, Any]:
+    where = "SeedAudience.SqlParameters"
+    query = _optional_str(raw, "QueryString", prefix=f"{where}.")
+    template = _optional_str(raw, "AnalysisTemplateArn", prefix=f"{where}.")
+    if (query is None) == (template is None):
+        raise InvalidPropertyError(
+            f"{where}: exactly one of QueryString and AnalysisTemplateArn must be set"
+        )
+    sql: dict[str, Any] = {}
+    if query is not None:
+        if not query.strip():
+            raise InvalidPropertyError(f"{where}.QueryString: must not be empty")
+        sql["queryString"] = query
+    if template is not None:
+        sql["analysisTemplateArn"] = template
+    parameters = raw.get("Parameters")
+    if parameters is not None:
+        # Values stay out of the message: the service model marks them sensitive.
+        if not isinstance(parameters, Mapping) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in parameters.items()
+        ):
+            raise InvalidPropertyError(f"{where}.Parameters: must map strings to strings")
+        sql["parameters"] = dict(parameters)
+    return sql
+
+
+def _compute(raw: Mapping[str, Any]) -> dict[str, Any]:
+    where = "SeedAudience.SqlComputeConfiguration.Worker"
+    worker = _object(raw.get("Worker"), where)
+    parsed: dict[str, Any] = {}
+    worker_type = _optional_str(worker, "Type", prefix=f"{where}.")
+    if worker_type is not None:
+        parsed["type"] = worker_type
+    number = _optional_int(worker, "Number", prefix=f"{where}.")
+    if number is not None:
+        parsed["number"] = number
+    properties = worker.get("Properties")
+    if properties is not None:
+        spark_raw = _object(properties, f"{where}.Properties").get("Spark")
+        spark = _object(spark_raw, f"{where}.Properties.Spark")
+        parsed["properties"] = {"spark": {str(key): str(value) for key, value in spark.items()}}
+    return {"worker": parsed}
+
+
+def _object(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidPropertyError(f"{where}: must be an object, got {_kind(value)}")
+    return value
+
+
+def _str(raw: Mapping[str, Any], key: str, *, prefix: str = "") -> str:
+    value = _optional_str(raw, key, prefix=prefix)
+    if value is None:
+        raise InvalidPropertyError(f"{prefix}{key}: required")
+    return value
+
+
+def _optional_str(raw: Mapping[str, Any], key: str, *, prefix: str = "") -> str | None:
+    value = raw.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidPropertyError(f"{prefix}{key}: must be a string, got {_kind(value)}")
+
+
+def _optional_bool(raw: Mapping[str, Any], key: str, *, prefix: str = "") -> bool | None:
+    value = raw.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise InvalidPropertyError(f"{prefix}{key}: must be true or false, got {value!r}")
+
+
+def _optional_int(raw: Mapping[str, Any], key: str, *, prefix: str = "") -> int | None:
+    value = raw.get(key)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,9}\s*", value):
+        return int(value)
+    raise InvalidPropertyError(f"{prefix}{key}: must be a whole number, got {value!r}")
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else type(value).__name__
