@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import jsii
 from aws_cdk import (
@@ -31,7 +31,6 @@ RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
 READ_ACTIONS = ("cleanrooms-ml:GetAudienceGenerationJob", "cleanrooms-ml:ListTagsForResource")
 
 
-@runtime_checkable
 class IAudienceGenerationJob(IResource, Protocol):
     """An audience generation job, defined in this app or imported by ARN."""
 

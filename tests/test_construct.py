@@ -1,0 +1,419 @@
+"""The construct, read through the synthesized CloudFormation template."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Match, Template
+
+from cdk_cleanrooms_ml import (
+    AudienceGenerationJob,
+    AudienceGenerationJobBase,
+    ComputeConfiguration,
+    SeedAudience,
+    WorkerComputeType,
+)
+
+RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
+MODEL = "arn:aws:cleanrooms-ml:us-east-1:111122223333:configured-audience-model/model-1"
+OTHER_MODEL = "arn:aws:cleanrooms-ml:us-east-1:111122223333:configured-audience-model/model-2"
+ROLE_ARN = "arn:aws:iam::111122223333:role/seed-reader"
+TEMPLATE_ARN = (
+    "arn:aws:cleanrooms:us-east-1:111122223333:membership/"
+    "11111111-2222-3333-4444-555555555555/analysistemplate/seed-template"
+)
+
+
+def make_stack(**props: Any) -> cdk.Stack:
+    return cdk.Stack(cdk.App(), "Jobs", **props)
+
+
+def s3_job(scope: cdk.Stack, id_: str = "Job", **props: Any) -> AudienceGenerationJob:
+    props.setdefault("configured_audience_model_arn", MODEL)
+    props.setdefault("seed_audience", SeedAudience.from_s3("s3://seed-bucket/seed/", ROLE_ARN))
+    return AudienceGenerationJob(scope, id_, **props)
+
+
+def job_properties(template: Template) -> dict[str, Any]:
+    (resource,) = template.find_resources(RESOURCE_TYPE).values()
+    properties: dict[str, Any] = resource["Properties"]
+    return properties
+
+
+def handler_policy(template: Template) -> list[dict[str, Any]]:
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
+        if any("cleanrooms-ml:" in json.dumps(s.get("Action")) for s in statements):
+            return statements
+    raise AssertionError("no policy grants Clean Rooms ML actions")
+
+
+def statement_for(statements: list[dict[str, Any]], action: str) -> dict[str, Any]:
+    matches = [s for s in statements if action in json.dumps(s["Action"])]
+    assert len(matches) == 1, f"{action}: {matches}"
+    return matches[0]
+
+
+def test_s3_seed_renders_the_api_request_in_pascal_case() -> None:
+    stack = make_stack()
+    s3_job(stack)
+
+    properties = job_properties(Template.from_stack(stack))
+
+    assert properties["ConfiguredAudienceModelArn"] == MODEL
+    assert properties["SeedAudience"] == {
+        "DataSource": {"S3Uri": "s3://seed-bucket/seed/"},
+        "RoleArn": ROLE_ARN,
+    }
+    assert properties["WaitForCompletion"] is True
+    assert properties["ServiceTimeout"] == "3600"
+    assert "Name" not in properties, "a generated name is the handler's, not the template's"
+    assert "Tags" not in properties
+
+
+def test_optional_props_are_rendered_only_when_given() -> None:
+    stack = make_stack()
+    s3_job(
+        stack,
+        name="spring-lookalikes",
+        collaboration_id="11111111-2222-3333-4444-555555555555",
+        description="Spring campaign",
+        include_seed_in_output=False,
+        wait_for_completion=False,
+        wait_timeout=cdk.Duration.minutes(20),
+    )
+
+    properties = job_properties(Template.from_stack(stack))
+
+    assert properties["Name"] == "spring-lookalikes"
+    assert properties["CollaborationId"] == "11111111-2222-3333-4444-555555555555"
+    assert properties["Description"] == "Spring campaign"
+    assert properties["IncludeSeedInOutput"] is False
+    assert properties["WaitForCompletion"] is False
+    assert properties["WaitTimeoutSeconds"] == 1200
+
+
+def test_sql_seed_carries_parameters_and_compute() -> None:
+    stack = make_stack()
+    s3_job(
+        stack,
+        seed_audience=SeedAudience.from_sql(
+            "SELECT user_id FROM customers WHERE segment = :segment",
+            ROLE_ARN,
+            parameters={"segment": "gold"},
+            compute=ComputeConfiguration(
+                worker_type=WorkerComputeType.CR_4X,
+                number=16,
+                spark_properties={"spark.sql.shuffle.partitions": "64"},
+            ),
+        ),
+    )
+
+    seed = job_properties(Template.from_stack(stack))["SeedAudience"]
+
+    assert seed == {
+        "SqlParameters": {
+            "QueryString": "SELECT user_id FROM customers WHERE segment = :segment",
+            "Parameters": {"segment": "gold"},
+        },
+        "SqlComputeConfiguration": {
+            "Worker": {
+                "Type": "CR.4X",
+                "Number": 16,
+                "Properties": {"Spark": {"spark.sql.shuffle.partitions": "64"}},
+            }
+        },
+        "RoleArn": ROLE_ARN,
+    }
+
+
+def test_analysis_template_seed() -> None:
+    stack = make_stack()
+    s3_job(stack, seed_audience=SeedAudience.from_analysis_template(TEMPLATE_ARN, ROLE_ARN))
+
+    seed = job_properties(Template.from_stack(stack))["SeedAudience"]
+
+    assert seed == {"SqlParameters": {"AnalysisTemplateArn": TEMPLATE_ARN}, "RoleArn": ROLE_ARN}
+
+
+def test_unknown_worker_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="CR.2X"):
+        ComputeConfiguration(worker_type="CR.2X")._render()
+
+
+def test_tags_merge_with_cdk_precedence() -> None:
+    app = cdk.App()
+    stack = cdk.Stack(app, "Jobs", tags={"team": "stack-team", "env": "stack-env"})
+    job = s3_job(stack, tags={"env": "job-env", "cost-center": "job-cc"})
+    cdk.Tags.of(app).add("owner", "app-owner")
+    cdk.Tags.of(app).add("cost-center", "app-cc")  # Tags.of (priority 100) beats the prop (50)
+    cdk.Tags.of(stack).add("owner", "stack-owner")  # the nearer scope wins at equal priority
+    cdk.Tags.of(job).add("low", "ignored", priority=10)
+    cdk.Tags.of(job).add("low", "kept", priority=20)
+
+    tags = job_properties(Template.from_stack(stack))["Tags"]
+
+    assert {tag["Key"]: tag["Value"] for tag in tags} == {
+        "team": "stack-team",
+        "env": "job-env",
+        "cost-center": "app-cc",
+        "owner": "stack-owner",
+        "low": "kept",
+    }
+    assert all(set(tag) == {"Key", "Value"} for tag in tags)
+
+
+def test_tags_of_can_exclude_the_job_type() -> None:
+    app = cdk.App()
+    stack = cdk.Stack(app, "Jobs")
+    s3_job(stack)
+    cdk.Tags.of(app).add("everywhere", "yes", exclude_resource_types=[RESOURCE_TYPE])
+    cdk.Tags.of(app).add("jobs-only", "yes", include_resource_types=[RESOURCE_TYPE])
+
+    tags = job_properties(Template.from_stack(stack))["Tags"]
+
+    assert tags == [{"Key": "jobs-only", "Value": "yes"}]
+
+
+def test_every_job_in_a_stack_shares_one_provider() -> None:
+    stack = make_stack()
+    for index in range(3):
+        s3_job(stack, f"Job{index}")
+
+    template = Template.from_stack(stack)
+
+    template.resource_count_is(RESOURCE_TYPE, 3)
+    template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
+    tokens = {
+        json.dumps(r["Properties"]["ServiceToken"])
+        for r in template.find_resources(RESOURCE_TYPE).values()
+    }
+    assert len(tokens) == 1
+    handlers = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Runtime": "python3.14"}}
+    )
+    assert len(handlers) == 2, "on_event and is_complete"
+    for handler in handlers.values():
+        assert handler["Properties"]["Architectures"] == ["arm64"]
+        assert "LogGroup" in handler["Properties"]["LoggingConfig"]
+    template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+
+
+def test_handler_role_is_least_privilege() -> None:
+    stack = make_stack()
+    other_role = iam.Role(stack, "OtherSeedRole", assumed_by=iam.AccountRootPrincipal())
+    s3_job(stack, "A")
+    s3_job(stack, "B")  # the same model and role again: no duplicates
+    s3_job(
+        stack,
+        "C",
+        configured_audience_model_arn=OTHER_MODEL,
+        seed_audience=SeedAudience.from_s3("s3://other/seed/", other_role),
+    )
+
+    template = Template.from_stack(stack)
+    statements = handler_policy(template)
+
+    start = statement_for(statements, "cleanrooms-ml:StartAudienceGenerationJob")
+    assert start["Action"] == "cleanrooms-ml:StartAudienceGenerationJob"
+    assert start["Resource"] == [MODEL, OTHER_MODEL]
+    pass_role = statement_for(statements, "iam:PassRole")
+    assert pass_role["Action"] == "iam:PassRole"
+    assert pass_role["Resource"] == [
+        ROLE_ARN,
+        {"Fn::GetAtt": [stack.get_logical_id(other_role.node.default_child), "Arn"]},
+    ]
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "cleanrooms-ml.amazonaws.com"}
+    }
+    jobs = statement_for(statements, "cleanrooms-ml:DeleteAudienceGenerationJob")
+    assert sorted(jobs["Action"]) == [
+        "cleanrooms-ml:DeleteAudienceGenerationJob",
+        "cleanrooms-ml:GetAudienceGenerationJob",
+        "cleanrooms-ml:ListTagsForResource",
+        "cleanrooms-ml:TagResource",
+        "cleanrooms-ml:UntagResource",
+    ]
+    assert json.dumps(jobs["Resource"]).endswith(':audience-generation-job/*"]]}')
+    listing = statement_for(statements, "cleanrooms-ml:ListAudienceGenerationJobs")
+    assert listing["Resource"] == "*"
+    wildcard_actions = [s["Action"] for s in statements if s["Resource"] == "*"]
+    assert wildcard_actions == ["cleanrooms-ml:ListAudienceGenerationJobs"]
+    for role in template.find_resources("AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"], "no AWS managed policies"
+
+
+def test_provider_waits_fit_inside_the_service_timeout() -> None:
+    stack = make_stack()
+    s3_job(stack, wait_timeout=cdk.Duration.minutes(54))
+
+    template = Template.from_stack(stack)
+    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    definition = json.loads(
+        "".join(
+            part if isinstance(part, str) else "ARN"
+            for part in machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+        )
+    )
+    (retry,) = [
+        rule
+        for state in definition["States"].values()
+        for rule in state.get("Retry", [])
+        if rule.get("ErrorEquals") == ["States.ALL"]
+    ]
+    framework_budget = retry["IntervalSeconds"] * retry["MaxAttempts"]
+    properties = job_properties(template)
+
+    assert framework_budget <= int(properties["ServiceTimeout"]) <= 3600
+    assert properties["WaitTimeoutSeconds"] + retry["IntervalSeconds"] < framework_budget
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"wait_timeout": cdk.Duration.minutes(55)}, "wait_timeout: must be 1 second to 54"),
+        ({"wait_timeout": cdk.Duration.seconds(0)}, "wait_timeout: must be 1 second to 54"),
+        ({"removal_policy": cdk.RemovalPolicy.SNAPSHOT}, "removal_policy: must be"),
+    ],
+)
+def test_bad_props_fail_at_synth(props: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        s3_job(make_stack(), **props)
+
+
+def test_retain_keeps_the_job_when_it_leaves_the_stack() -> None:
+    stack = make_stack()
+    s3_job(stack, removal_policy=cdk.RemovalPolicy.RETAIN)
+
+    Template.from_stack(stack).has_resource(
+        RESOURCE_TYPE, {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+    )
+
+
+def test_default_removal_deletes_the_job() -> None:
+    stack = make_stack()
+    s3_job(stack)
+
+    Template.from_stack(stack).has_resource(RESOURCE_TYPE, {"DeletionPolicy": "Delete"})
+
+
+def test_from_bucket_grants_the_seed_role_read_access_to_the_prefix() -> None:
+    stack = make_stack()
+    bucket = s3.Bucket(stack, "Seeds")
+    role = iam.Role(stack, "SeedRole", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com"))
+    s3_job(stack, seed_audience=SeedAudience.from_bucket(bucket, "seed/", role))
+
+    template = Template.from_stack(stack)
+    bucket_id = stack.get_logical_id(bucket.node.default_child)
+
+    assert job_properties(template)["SeedAudience"]["DataSource"]["S3Uri"] == {
+        "Fn::Join": ["", ["s3://", {"Ref": bucket_id}, "/seed/"]]
+    }
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": stack.get_logical_id(role.node.default_child)}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": Match.array_with(["s3:GetObject*"]),
+                                "Resource": Match.array_with(
+                                    [
+                                        {
+                                            "Fn::Join": [
+                                                "",
+                                                [{"Fn::GetAtt": [bucket_id, "Arn"]}, "/seed/*"],
+                                            ]
+                                        }
+                                    ]
+                                ),
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_from_bucket_with_a_role_arn_grants_through_an_attached_policy() -> None:
+    stack = make_stack()
+    bucket = s3.Bucket(stack, "Seeds")
+    s3_job(stack, seed_audience=SeedAudience.from_bucket(bucket, "seed/", ROLE_ARN))
+
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::Policy",
+        {"Roles": ["seed-reader"], "PolicyDocument": {"Statement": Match.any_value()}},
+    )
+
+
+def test_arn_crosses_stacks_as_an_export() -> None:
+    app = cdk.App()
+    env = cdk.Environment(account="111122223333", region="us-east-1")
+    producer = cdk.Stack(app, "Producer", env=env)
+    consumer = cdk.Stack(app, "Consumer", env=env)
+    job = s3_job(producer)
+    reader = iam.Role(consumer, "Reader", assumed_by=iam.AccountRootPrincipal())
+    imported = AudienceGenerationJob.from_audience_generation_job_arn(
+        consumer, "Imported", job.audience_generation_job_arn
+    )
+    imported.grant_read(reader)
+    cdk.CfnOutput(consumer, "JobArn", value=job.audience_generation_job_arn)
+
+    producer_template = Template.from_stack(producer)
+    consumer_template = Template.from_stack(consumer)
+
+    job_id = producer.get_logical_id(job.node.find_child("Resource").node.default_child)
+    exports = producer_template.to_json()["Outputs"]
+    assert any(
+        output["Value"] == {"Fn::GetAtt": [job_id, "AudienceGenerationJobArn"]}
+        for output in exports.values()
+    )
+    consumer_template.has_output("JobArn", {"Value": {"Fn::ImportValue": Match.any_value()}})
+    consumer_template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    {
+                        "Action": [
+                            "cleanrooms-ml:GetAudienceGenerationJob",
+                            "cleanrooms-ml:ListTagsForResource",
+                        ],
+                        "Effect": "Allow",
+                        "Resource": {"Fn::ImportValue": Match.any_value()},
+                    }
+                ]
+            }
+        },
+    )
+
+
+def test_imported_job_satisfies_the_interface() -> None:
+    stack = make_stack()
+    arn = "arn:aws:cleanrooms-ml:eu-west-1:444455556666:audience-generation-job/abc"
+
+    imported = AudienceGenerationJob.from_audience_generation_job_arn(stack, "Imported", arn)
+
+    assert isinstance(imported, AudienceGenerationJobBase)
+    assert imported.audience_generation_job_arn == arn
+    assert imported.env.region == "eu-west-1"
+    assert imported.env.account == "444455556666"
+
+
+def test_job_attributes_are_getatt_tokens() -> None:
+    stack = make_stack()
+    job = s3_job(stack)
+    job_id = stack.get_logical_id(job.node.find_child("Resource").node.default_child)
+
+    assert stack.resolve(job.audience_generation_job_arn) == {
+        "Fn::GetAtt": [job_id, "AudienceGenerationJobArn"]
+    }
+    assert stack.resolve(job.audience_generation_job_name) == {"Fn::GetAtt": [job_id, "Name"]}
