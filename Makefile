@@ -34,7 +34,7 @@ test: install lint
 lint: install
 	$(BIN)/ruff check constructs lambda tests app.py
 	$(BIN)/ruff format --check constructs lambda tests app.py
-	$(BIN)/mypy constructs/cdk_cleanrooms_ml lambda/audience_generation_job app.py
+	$(BIN)/mypy constructs/cdk_cleanrooms_ml lambda/audience_generation_job tests app.py
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out dist build

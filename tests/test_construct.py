@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
-
 from cdk_cleanrooms_ml import (
     AudienceGenerationJob,
     AudienceGenerationJobBase,
@@ -43,6 +42,11 @@ def job_properties(template: Template) -> dict[str, Any]:
     (resource,) = template.find_resources(RESOURCE_TYPE).values()
     properties: dict[str, Any] = resource["Properties"]
     return properties
+
+
+def logical_id(stack: cdk.Stack, construct: Any) -> str:
+    """The logical id of an L2 construct's CloudFormation resource."""
+    return stack.get_logical_id(cast(cdk.CfnElement, construct.node.default_child))
 
 
 def handler_policy(template: Template) -> list[dict[str, Any]]:
@@ -142,7 +146,7 @@ def test_analysis_template_seed() -> None:
 
 
 def test_unknown_worker_type_is_refused() -> None:
-    with pytest.raises(ValueError, match="CR.2X"):
+    with pytest.raises(ValueError, match=r"CR\.2X"):
         ComputeConfiguration(worker_type="CR.2X")._render()
 
 
@@ -226,7 +230,7 @@ def test_handler_role_is_least_privilege() -> None:
     assert pass_role["Action"] == "iam:PassRole"
     assert pass_role["Resource"] == [
         ROLE_ARN,
-        {"Fn::GetAtt": [stack.get_logical_id(other_role.node.default_child), "Arn"]},
+        {"Fn::GetAtt": [logical_id(stack, other_role), "Arn"]},
     ]
     assert pass_role["Condition"] == {
         "StringEquals": {"iam:PassedToService": "cleanrooms-ml.amazonaws.com"}
@@ -305,11 +309,13 @@ def test_default_removal_deletes_the_job() -> None:
 def test_from_bucket_grants_the_seed_role_read_access_to_the_prefix() -> None:
     stack = make_stack()
     bucket = s3.Bucket(stack, "Seeds")
-    role = iam.Role(stack, "SeedRole", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com"))
+    role = iam.Role(
+        stack, "SeedRole", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com")
+    )
     s3_job(stack, seed_audience=SeedAudience.from_bucket(bucket, "seed/", role))
 
     template = Template.from_stack(stack)
-    bucket_id = stack.get_logical_id(bucket.node.default_child)
+    bucket_id = logical_id(stack, bucket)
 
     assert job_properties(template)["SeedAudience"]["DataSource"]["S3Uri"] == {
         "Fn::Join": ["", ["s3://", {"Ref": bucket_id}, "/seed/"]]
@@ -317,7 +323,7 @@ def test_from_bucket_grants_the_seed_role_read_access_to_the_prefix() -> None:
     template.has_resource_properties(
         "AWS::IAM::Policy",
         {
-            "Roles": [{"Ref": stack.get_logical_id(role.node.default_child)}],
+            "Roles": [{"Ref": logical_id(stack, role)}],
             "PolicyDocument": {
                 "Statement": Match.array_with(
                     [
@@ -370,7 +376,7 @@ def test_arn_crosses_stacks_as_an_export() -> None:
     producer_template = Template.from_stack(producer)
     consumer_template = Template.from_stack(consumer)
 
-    job_id = producer.get_logical_id(job.node.find_child("Resource").node.default_child)
+    job_id = logical_id(producer, job.node.find_child("Resource"))
     exports = producer_template.to_json()["Outputs"]
     assert any(
         output["Value"] == {"Fn::GetAtt": [job_id, "AudienceGenerationJobArn"]}
@@ -411,7 +417,7 @@ def test_imported_job_satisfies_the_interface() -> None:
 def test_job_attributes_are_getatt_tokens() -> None:
     stack = make_stack()
     job = s3_job(stack)
-    job_id = stack.get_logical_id(job.node.find_child("Resource").node.default_child)
+    job_id = logical_id(stack, job.node.find_child("Resource"))
 
     assert stack.resolve(job.audience_generation_job_arn) == {
         "Fn::GetAtt": [job_id, "AudienceGenerationJobArn"]

@@ -19,7 +19,9 @@ from job_properties import (
 
 MODEL = "arn:aws:cleanrooms-ml:us-east-1:123456789012:configured-audience-model/model-1"
 ROLE = "arn:aws:iam::123456789012:role/seed-reader"
-STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/Jobs/5b1f3f10-1111-2222-3333-444455556666"
+STACK_ID = (
+    "arn:aws:cloudformation:us-east-1:123456789012:stack/Jobs/5b1f3f10-1111-2222-3333-444455556666"
+)
 START_SHAPE = (
     botocore.session.get_session()
     .get_service_model("cleanroomsml")
@@ -136,10 +138,22 @@ def test_defaults_when_optional_properties_are_absent() -> None:
             "SeedAudience.SqlComputeConfiguration.Worker.Number: must be a whole number",
         ),
         ({"Tags": {"k": "v"}}, "Tags: must be a list of {Key, Value}, got dict"),
-        ({"Tags": [{"Key": "aws:owner", "Value": "x"}]}, "Tags[0].Key: the prefix 'aws:' is reserved"),
-        ({"Tags": [{"Key": "AWS:Owner", "Value": "x"}]}, "Tags[0].Key: the prefix 'aws:' is reserved"),
-        ({"Tags": [{"Key": "k" * 129, "Value": "x"}]}, "Tags[0].Key: must be 1 to 128 characters, got 129"),
-        ({"Tags": [{"Key": "k", "Value": "v" * 257}]}, "Tags[0].Value: must be at most 256 characters"),
+        (
+            {"Tags": [{"Key": "aws:owner", "Value": "x"}]},
+            "Tags[0].Key: the prefix 'aws:' is reserved",
+        ),
+        (
+            {"Tags": [{"Key": "AWS:Owner", "Value": "x"}]},
+            "Tags[0].Key: the prefix 'aws:' is reserved",
+        ),
+        (
+            {"Tags": [{"Key": "k" * 129, "Value": "x"}]},
+            "Tags[0].Key: must be 1 to 128 characters, got 129",
+        ),
+        (
+            {"Tags": [{"Key": "k", "Value": "v" * 257}]},
+            "Tags[0].Value: must be at most 256 characters",
+        ),
         ({"Tags": [{"Key": OWNER_TAG_KEY, "Value": "x"}]}, "is set by the handler itself"),
         (
             {"Tags": [{"Key": "k", "Value": "1"}, {"Key": "k", "Value": "2"}]},
@@ -165,7 +179,12 @@ def test_unparseable_properties_name_the_property(overrides: dict[str, Any], mes
         ({}, "   ", "Name: must match the pattern"),
         ({"ConfiguredAudienceModelArn": "arn:aws:s3:::bucket"}, "n", "ConfiguredAudienceModelArn"),
         (
-            {"SeedAudience": {"DataSource": {"S3Uri": "s3://b/"}, "RoleArn": "arn:aws:iam::123456789012:user/seed"}},
+            {
+                "SeedAudience": {
+                    "DataSource": {"S3Uri": "s3://b/"},
+                    "RoleArn": "arn:aws:iam::123456789012:user/seed",
+                }
+            },
             "n",
             "SeedAudience.RoleArn: must match the pattern",
         ),

@@ -39,6 +39,14 @@ class IAudienceGenerationJob(IResource, Protocol):
         """The job's ARN."""
         ...
 
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+        """Grant ``actions`` on this job to ``grantee``."""
+        ...
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` read this job: GetAudienceGenerationJob, ListTagsForResource."""
+        ...
+
 
 class AudienceGenerationJobBase(Resource):
     """What defined and imported jobs share: the ARN and the grants on it."""

@@ -18,7 +18,7 @@ _TRANSIENT_CODES = frozenset(
     {
         "ThrottlingException",
         "ServiceQuotaExceededException",  # at most 10 jobs in progress: a slot frees up later
-        "InternalServerException",
+        "InternalServiceException",  # the model's name for its 500
         "ServiceUnavailableException",
         "RequestTimeout",
     }

@@ -56,8 +56,7 @@ def on_event(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     try:
         return handlers[request_type](event)
     except (HandlerError, InvalidPropertyError) as error:
-        # Raised anew so the trace the framework puts in the reason is one frame, not the stack.
-        raise HandlerError(_reason(error)) from None
+        raise HandlerError(_reason(error)) from error
 
 
 def is_complete(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
@@ -72,7 +71,7 @@ def is_complete(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]
             return _await_delete(event, state)
         return {"IsComplete": True}
     except (HandlerError, InvalidPropertyError) as error:
-        raise HandlerError(_reason(error)) from None
+        raise HandlerError(_reason(error)) from error
 
 
 def on_create(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -417,6 +416,7 @@ def _transient_as_none(call: Any, *args: Any) -> Any:
 
 
 def _reason(error: Exception) -> str:
+    """The message, cut to fit: the framework wraps it, and CloudFormation takes 4096 bytes."""
     text = str(error)
     return text if len(text) <= MAX_REASON_LENGTH else text[: MAX_REASON_LENGTH - 3] + "..."
 

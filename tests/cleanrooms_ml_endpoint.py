@@ -1,0 +1,1009 @@
+"""A local HTTP test double for the AWS Clean Rooms ML REST-JSON API.
+
+An ordinary boto3 ``cleanroomsml`` client pointed at :attr:`CleanRoomsMLEndpoint.url` works
+unchanged.  Everything protocol-shaped (routes, member locations, constraints, error status
+codes, timestamp formats) is read from botocore's bundled service model; only the service
+*rules* (name conflicts, quota, asynchronous statuses, tag limits) are written by hand::
+
+    with CleanRoomsMLEndpoint(create_duration=0.0, delete_duration=0.0) as endpoint:
+        client = boto3.client("cleanroomsml", endpoint_url=endpoint.url, ...)
+        endpoint.inject("StartAudienceGenerationJob", Fault.throttle(), times=1)
+
+Standard library and botocore only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal, cast
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import botocore.session  # type: ignore[import-untyped, unused-ignore]
+
+JsonDict = dict[str, Any]
+Response = tuple[int, dict[str, str], bytes]
+
+SERVICE_NAME = "cleanroomsml"
+DEFAULT_ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "us-east-1"
+MAX_USER_TAGS = 50
+IMPLEMENTED_OPERATIONS = (
+    "StartAudienceGenerationJob",
+    "GetAudienceGenerationJob",
+    "DeleteAudienceGenerationJob",
+    "ListAudienceGenerationJobs",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+)
+CREATING = frozenset({"CREATE_PENDING", "CREATE_IN_PROGRESS"})
+DELETING = frozenset({"DELETE_PENDING", "DELETE_IN_PROGRESS"})
+INTERNAL_ERROR = "InternalServiceException"  # the model's 500 error shape
+_MAX_BODY_BYTES = 16 * 1024 * 1024
+_MAX_PROBLEMS = 10
+_MAX_SLEEP = 60.0
+
+
+# ------------------------------------------------------------------------------------- model
+
+
+@cache
+def service_model() -> Any:
+    """botocore's ServiceModel for Clean Rooms ML (loaded once)."""
+    return botocore.session.get_session().get_service_model(SERVICE_NAME)
+
+
+def error_status(code: str) -> int | None:
+    """The model's ``error.httpStatusCode`` for an error shape, or None if not modeled."""
+    model = service_model()
+    if code not in model.shape_names:
+        return None
+    error = model.shape_for(code).metadata.get("error")
+    return int(error["httpStatusCode"]) if error else None
+
+
+def _output(operation: str) -> Any:
+    return service_model().operation_model(operation).output_shape
+
+
+def job_statuses() -> tuple[str, ...]:
+    """The model's AudienceGenerationJobStatus enum."""
+    return tuple(_output("GetAudienceGenerationJob").members["status"].enum)
+
+
+# ---------------------------------------------------------------------------- errors, faults
+
+
+class ApiError(Exception):
+    """A service error answered as rest-json; status from the model unless given."""
+
+    def __init__(self, code: str, message: str, *, status: int | None = None, **fields: Any):
+        super().__init__(f"{code}: {message}")
+        resolved = status if status is not None else error_status(code)
+        if resolved is None:
+            raise ValueError(f"{code} is not a modeled error shape; pass status=")
+        self.code, self.message, self.status, self.fields = code, message, resolved, fields
+
+    def body(self) -> JsonDict:
+        """The error document: ``message`` plus any modeled extra members."""
+        return {"message": self.message, **self.fields}
+
+
+def validation_error(problems: list[str]) -> ApiError:
+    """A ValidationException listing constraint violations, AWS style."""
+    noun = "error" if len(problems) == 1 else "errors"
+    listed = "; ".join(problems[:_MAX_PROBLEMS])
+    return ApiError("ValidationException", f"{len(problems)} validation {noun} detected: {listed}")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected behaviour; build it with the static constructors."""
+
+    kind: Literal["error", "after_success", "slow"]
+    status: int = 0
+    code: str = ""
+    message: str = ""
+    seconds: float = 0.0
+
+    @staticmethod
+    def throttle(message: str = "Rate exceeded") -> Fault:
+        """ThrottlingException instead of carrying the request out."""
+        return Fault.error("ThrottlingException", message=message)
+
+    @staticmethod
+    def access_denied(message: str = "Not authorized to perform this action") -> Fault:
+        """AccessDeniedException instead of carrying the request out."""
+        return Fault.error("AccessDeniedException", message=message)
+
+    @staticmethod
+    def server_error(status: int = 500, code: str = INTERNAL_ERROR) -> Fault:
+        """A generic 5xx instead of carrying the request out (botocore retries it)."""
+        return Fault("error", _5xx(status), code, "Internal error. Try again later.")
+
+    @staticmethod
+    def after_success(status: int = 500, code: str = INTERNAL_ERROR) -> Fault:
+        """Carry the request out, then answer a 5xx anyway: a lost response."""
+        return Fault("after_success", _5xx(status), code, "Internal error. Try again later.")
+
+    @staticmethod
+    def slow(seconds: float) -> Fault:
+        """Sleep ``seconds`` (at most 60), then answer normally."""
+        if not 0 <= seconds <= _MAX_SLEEP:
+            raise ValueError(f"slow faults sleep between 0 and {_MAX_SLEEP} seconds")
+        return Fault("slow", seconds=seconds)
+
+    @staticmethod
+    def error(code: str, status: int | None = None, message: str = "Injected error") -> Fault:
+        """Any error; ``status`` defaults to the model's status for ``code``."""
+        resolved = status if status is not None else error_status(code)
+        if resolved is None:
+            raise ValueError(f"{code} is not a modeled error shape; pass status=")
+        return Fault("error", resolved, code, message)
+
+    def as_api_error(self) -> ApiError:
+        """The error this fault answers with."""
+        return ApiError(self.code, self.message, status=self.status)
+
+
+def _5xx(status: int) -> int:
+    if not 500 <= status <= 599:
+        raise ValueError(f"expected a 5xx status, got {status}")
+    return status
+
+
+@dataclass
+class _QueuedFault:
+    fault: Fault
+    remaining: int | None  # None: until clear_faults()
+
+
+# -------------------------------------------------------------------------------- validation
+
+_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "structure": ((dict,), "a structure"),
+    "map": ((dict,), "a map"),
+    "list": ((list,), "a list"),
+    "string": ((str,), "a string"),
+    "integer": ((int,), "an integer"),
+    "long": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "double": ((int, float), "a number"),
+    "boolean": ((bool,), "a boolean"),
+    "timestamp": ((datetime, int, float, str), "a timestamp"),
+}
+
+
+def validate(value: Any, shape: Any, path: str = "") -> list[str]:
+    """Problems of ``value`` (member names as keys) against a botocore shape; [] if it fits."""
+    checker = _Validator()
+    checker.check(value, shape, path, sensitive=False)
+    return checker.problems
+
+
+def _is_a(value: Any, kind: str) -> bool:
+    """Whether a python value has the JSON type of a shape kind (bool is not a number)."""
+    if kind not in _TYPES:
+        return True
+    return isinstance(value, _TYPES[kind][0]) and (kind == "boolean" or not isinstance(value, bool))
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+class _Validator:
+    """Walks a value and a shape together, collecting constraint violations."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def fail(self, value: Any, path: str, rule: str, sensitive: bool) -> None:
+        shown = "***" if sensitive else repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        where = path or "<root>"
+        self.problems.append(f"Value {shown} at '{where}' failed to satisfy constraint: {rule}")
+
+    def check(self, value: Any, shape: Any, path: str, sensitive: bool) -> None:
+        if len(self.problems) >= _MAX_PROBLEMS:
+            return
+        sensitive = sensitive or bool(shape.metadata.get("sensitive"))
+        kind = shape.type_name
+        if not _is_a(value, kind):
+            self.fail(value, path, f"Member must be {_TYPES[kind][1]}", sensitive)
+            return
+        self.check_bounds(value, shape.metadata, path, sensitive)
+        if kind == "string":
+            self.check_string(value, shape.metadata, path, sensitive)
+        elif kind == "structure":
+            self.check_structure(value, shape, path, sensitive)
+        elif kind == "list":
+            for index, item in enumerate(value):
+                self.check(item, shape.member, f"{path}[{index}]", sensitive)
+        elif kind == "map":
+            for key, item in value.items():
+                self.check(key, shape.key, f"{path}(key)", sensitive)
+                self.check(item, shape.value, f"{path}[{key!r}]", sensitive)
+
+    def check_bounds(self, value: Any, meta: Mapping[str, Any], path: str, sensitive: bool) -> None:
+        sized = isinstance(value, (str, list, dict))
+        if not sized and not isinstance(value, (int, float)):
+            return
+        measured, what = (len(value), "length") if sized else (value, "value")
+        if meta.get("min") is not None and measured < meta["min"]:
+            rule = f"Member must have {what} greater than or equal to {meta['min']}"
+            self.fail(value, path, rule, sensitive)
+        if meta.get("max") is not None and measured > meta["max"]:
+            rule = f"Member must have {what} less than or equal to {meta['max']}"
+            self.fail(value, path, rule, sensitive)
+
+    def check_string(self, value: str, meta: Mapping[str, Any], path: str, sensitive: bool) -> None:
+        if meta.get("enum") and value not in meta["enum"]:
+            rule = f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]"
+            self.fail(value, path, rule, sensitive)
+        pattern = meta.get("pattern")
+        if pattern is not None and _compiled(pattern).fullmatch(value) is None:
+            rule = f"Member must satisfy regular expression pattern: {pattern}"
+            self.fail(value, path, rule, sensitive)
+
+    def check_structure(self, value: JsonDict, shape: Any, path: str, sensitive: bool) -> None:
+        unknown = [name for name in value if name not in shape.members]
+        self.problems += [f"Unknown member '{_join(path, str(name))}'" for name in unknown]
+        for name in shape.required_members:
+            if value.get(name) is None:
+                self.fail(None, _join(path, name), "Member must not be null", sensitive)
+        present = [k for k, v in value.items() if v is not None and k in shape.members]
+        if shape.metadata.get("union") and len(present) != 1:
+            self.fail(present, path, "Union must have exactly one member set", sensitive)
+        for name in present:
+            self.check(value[name], shape.members[name], _join(path, name), sensitive)
+
+
+# ------------------------------------------------------------------------------- wire format
+
+
+@dataclass(frozen=True)
+class _Route:
+    operation: str
+    method: str
+    regex: re.Pattern[str]
+    labels: tuple[str, ...]
+
+
+def _compile_route(operation_model: Any) -> _Route:
+    """Turn a requestUri (``/x/{label}``, greedy ``{label+}``) into a path regex."""
+    uri = operation_model.http["requestUri"].split("?", 1)[0]
+    found = re.findall(r"\{([^}]+)\}", uri)
+    groups = ["(.+)" if label.endswith("+") else "([^/]+)" for label in found]
+    literals = re.split(r"\{[^}]+\}", uri)
+    regex = "".join(re.escape(lit) + grp for lit, grp in zip(literals, [*groups, ""], strict=True))
+    labels = tuple(label.rstrip("+") for label in found)
+    return _Route(operation_model.name, operation_model.http["method"], re.compile(regex), labels)
+
+
+@cache
+def _routes() -> tuple[_Route, ...]:
+    """Routes of every modeled operation, implemented ones first."""
+    model = service_model()
+    rest = [name for name in model.operation_names if name not in IMPLEMENTED_OPERATIONS]
+    return tuple(_compile_route(model.operation_model(n)) for n in [*IMPLEMENTED_OPERATIONS, *rest])
+
+
+def match_route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
+    """(operation name, unquoted URI labels) of a request, or None."""
+    for route in _routes():
+        found = route.regex.fullmatch(path) if route.method == method else None
+        if found is not None:
+            return route.operation, dict(
+                zip(route.labels, map(unquote, found.groups()), strict=True)
+            )
+    return None
+
+
+def _wire_name(name: str, member: Any) -> str:
+    return str(member.serialization.get("name", name))
+
+
+def _from_text(raw: str, shape: Any) -> Any:
+    """A querystring value as the member's type (left raw when it does not parse)."""
+    converters: dict[str, Callable[[str], Any]] = {
+        "integer": int,
+        "long": int,
+        "float": float,
+        "double": float,
+    }
+    try:
+        if shape.type_name in converters:
+            return converters[shape.type_name](raw)
+    except ValueError:
+        return raw
+    return {"true": True, "false": False}.get(raw, raw) if shape.type_name == "boolean" else raw
+
+
+def _from_wire(value: Any, shape: Any) -> Any:
+    """A JSON body value with member names as keys (unknown keys kept for validation)."""
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        by_wire = {_wire_name(name, member): name for name, member in shape.members.items()}
+        return {
+            by_wire.get(k, k): _from_wire(v, shape.members[by_wire[k]]) if k in by_wire else v
+            for k, v in value.items()
+        }
+    if kind == "list" and isinstance(value, list):
+        return [_from_wire(item, shape.member) for item in value]
+    if kind == "map" and isinstance(value, dict):
+        return {key: _from_wire(item, shape.value) for key, item in value.items()}
+    return value
+
+
+def parse_request(
+    operation_model: Any, labels: Mapping[str, str], query: str, body: bytes
+) -> tuple[JsonDict, list[str]]:
+    """The operation's params from URI labels, querystring and JSON body, plus parse problems."""
+    shape = operation_model.input_shape
+    params: JsonDict = {}
+    problems: list[str] = []
+    query_values = parse_qs(query, keep_blank_values=True)
+    body_members: dict[str, str] = {}
+    for name, member in shape.members.items() if shape is not None else ():
+        location, wire = member.serialization.get("location"), _wire_name(name, member)
+        if location == "uri" and wire in labels:
+            params[name] = labels[wire]
+        elif location == "querystring" and wire in query_values:
+            raw = query_values[wire]
+            if member.type_name == "list":
+                params[name] = [_from_text(item, member.member) for item in raw]
+            else:
+                params[name] = _from_text(raw[-1], member)
+        elif location is None:
+            body_members[wire] = name
+    for key, value in _decode_body(body, problems).items():
+        if key in body_members:
+            params[body_members[key]] = _from_wire(value, shape.members[body_members[key]])
+        else:
+            problems.append(f"Unknown member '{key}' in request body")
+    return params, problems
+
+
+def _decode_body(body: bytes, problems: list[str]) -> JsonDict:
+    if not body.strip():
+        return {}
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problems.append(f"Request body is not valid JSON: {exc}")
+        return {}
+    if not isinstance(document, dict):
+        problems.append("Request body must be a JSON object")
+        return {}
+    return document
+
+
+def to_wire(value: Any, shape: Any) -> Any:
+    """A python value (member names as keys) as rest-json body JSON."""
+    kind = shape.type_name
+    if kind == "structure":
+        members = shape.members
+        return {
+            _wire_name(name, members[name]): to_wire(item, members[name])
+            for name, item in value.items()
+            if item is not None and "location" not in members[name].serialization
+        }
+    if kind == "list":
+        return [to_wire(item, shape.member) for item in value]
+    if kind == "map":
+        return {key: to_wire(item, shape.value) for key, item in value.items()}
+    if kind == "timestamp":
+        utc = value.astimezone(timezone.utc)
+        if shape.serialization.get("timestampFormat", "unixTimestamp") == "iso8601":
+            return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        return utc.timestamp()
+    return float(value) if kind in ("float", "double") else value
+
+
+def _json_response(status: int, document: JsonDict, error_code: str | None = None) -> Response:
+    headers = {"Content-Type": "application/json", "x-amzn-RequestId": str(uuid.uuid4())}
+    if error_code is not None:
+        headers["x-amzn-ErrorType"] = error_code
+    return status, headers, json.dumps(document).encode()
+
+
+# ------------------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    final_status: str | None  # None: the job disappears (a successful delete)
+    status_code: str | None = None
+    message: str | None = None
+    stuck: bool = False
+
+
+_ECHOED_START_PARAMS = (
+    "description",
+    "configuredAudienceModelArn",
+    "seedAudience",
+    "includeSeedInOutput",
+    "collaborationId",
+)
+_ACTIVE = _Outcome("ACTIVE")
+_GONE = _Outcome(None)
+
+
+@dataclass
+class JobRecord:
+    """An audience generation job as the double holds it (accessors hand out copies)."""
+
+    arn: str
+    name: str
+    params: JsonDict  # the StartAudienceGenerationJob request
+    tags: dict[str, str]
+    status: str
+    create_time: datetime
+    update_time: datetime
+    seq: int
+    status_details: dict[str, str] | None = None
+    gone: bool = False
+    phase: Literal["create", "delete", "settled"] = "create"
+    phase_started: float = 0.0
+    outcome: _Outcome = _ACTIVE
+
+
+@dataclass
+class ModelRecord:
+    """A registered configured audience model."""
+
+    arn: str
+    tags: dict[str, str] = field(default_factory=dict)
+    child_tags: dict[str, str] = field(default_factory=dict)
+
+
+class ManualClock:
+    """A clock for ``CleanRoomsMLEndpoint(clock=...)`` that only moves when told to."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        if seconds < 0:
+            raise ValueError("time only moves forward")
+        with self._lock:
+            self._now += seconds
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _set_status(job: JobRecord, status: str, details: dict[str, str] | None = None) -> None:
+    if (job.status, job.status_details) != (status, details):
+        job.status, job.status_details, job.update_time = status, details, _utcnow()
+
+
+def _details(code: str | None, message: str | None) -> dict[str, str] | None:
+    details = {k: v for k, v in (("statusCode", code), ("message", message)) if v is not None}
+    return details or None
+
+
+def _reject_reserved_keys(keys: list[str] | dict[str, str], path: str) -> None:
+    """Tag keys starting with ``aws:`` (any case) are reserved for AWS."""
+    reserved = [key for key in keys if key.lower().startswith("aws:")]
+    if reserved:
+        checker = _Validator()
+        for key in reserved:
+            checker.fail(key, path, "Tag keys starting with 'aws:' are reserved", False)
+        raise validation_error(checker.problems)
+
+
+def _check_tag_count(tags: dict[str, str]) -> None:
+    if len(tags) > MAX_USER_TAGS:
+        message = f"A resource can have at most {MAX_USER_TAGS} tags; this would make {len(tags)}"
+        raise validation_error([message])
+
+
+def _encode_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"after:{seq}".encode()).decode()
+
+
+def _decode_token(token: str | None) -> int:
+    if token is None:
+        return 0
+    try:
+        prefix, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if prefix == "after" and number.isdigit():
+            return int(number)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise validation_error([f"Invalid nextToken {token!r}: use a token returned by this API"])
+
+
+# ------------------------------------------------------------------------------ the endpoint
+
+
+class CleanRoomsMLEndpoint:
+    """A threaded local HTTP server emulating the audience generation job API."""
+
+    def __init__(
+        self,
+        *,
+        region: str = DEFAULT_REGION,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        create_duration: float = 0.5,
+        delete_duration: float = 0.5,
+        quota: int = 10,
+        page_size: int = 3,
+        clock: Callable[[], float] = time.monotonic,
+        validate_responses: bool = __debug__,
+    ) -> None:
+        self.region, self.account_id = region, account_id
+        self.create_duration, self.delete_duration = create_duration, delete_duration
+        self.quota, self.page_size = quota, page_size
+        self.validate_responses = validate_responses
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._jobs: dict[str, JobRecord] = {}
+        self._models: dict[str, ModelRecord] = {}
+        self._calls: list[tuple[str, JsonDict]] = []
+        self._faults: dict[str, deque[_QueuedFault]] = {}
+        self._create_outcomes: deque[_Outcome] = deque()
+        self._delete_outcomes: deque[_Outcome] = deque()
+        self._internal_errors: list[str] = []
+        self._seq = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._operations: dict[str, Callable[[JsonDict], JsonDict]] = {
+            "StartAudienceGenerationJob": self._start_job,
+            "GetAudienceGenerationJob": self._get_job,
+            "DeleteAudienceGenerationJob": self._delete_job,
+            "ListAudienceGenerationJobs": self._list_jobs,
+            "TagResource": self._tag_resource,
+            "UntagResource": self._untag_resource,
+            "ListTagsForResource": self._list_tags,
+        }
+        _routes()  # load the model before requests arrive on several threads
+        self.default_model_arn = self.arn("configured-audience-model/model-1")
+        self.add_configured_audience_model(self.default_model_arn)
+
+    # --------------------------------------------------------------------- server lifecycle
+
+    def start(self) -> CleanRoomsMLEndpoint:
+        """Listen on 127.0.0.1 on a free port, serving from a daemon thread."""
+        if self._server is not None:
+            raise RuntimeError("endpoint already started")
+        self._server = _Server(("127.0.0.1", 0), _Handler, self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), name="cleanrooms-ml", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server, self._thread = None, None
+
+    def __enter__(self) -> CleanRoomsMLEndpoint:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def arn(self, resource: str) -> str:
+        """A Clean Rooms ML ARN in this endpoint's region and account."""
+        return f"arn:aws:cleanrooms-ml:{self.region}:{self.account_id}:{resource}"
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` of the running server."""
+        if self._server is None:
+            raise RuntimeError("endpoint is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # ------------------------------------------------------------------------ test controls
+
+    def add_configured_audience_model(
+        self, arn: str, tags: dict[str, str] | None = None, child_tags: dict[str, str] | None = None
+    ) -> None:
+        """Register a configured audience model; its ``child_tags`` go to every job started."""
+        start_input = service_model().operation_model("StartAudienceGenerationJob").input_shape
+        problems = validate(arn, start_input.members["configuredAudienceModelArn"], "arn")
+        if problems:
+            raise ValueError("; ".join(problems))
+        with self._lock:
+            self._models[arn] = ModelRecord(arn, dict(tags or {}), dict(child_tags or {}))
+
+    def inject(self, operation_name: str, fault: Fault, times: int | None = 1) -> None:
+        """Queue ``fault`` for the next ``times`` calls of an operation (None: forever)."""
+        if operation_name not in IMPLEMENTED_OPERATIONS:
+            raise ValueError(f"unknown operation {operation_name!r}: {IMPLEMENTED_OPERATIONS}")
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1 or None")
+        with self._lock:
+            self._faults.setdefault(operation_name, deque()).append(_QueuedFault(fault, times))
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def next_create_outcome(
+        self,
+        status: str = "CREATE_FAILED",
+        status_code: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Make the next started job end its creation in ``status`` (CREATE_FAILED or ACTIVE)."""
+        if status not in ("ACTIVE", "CREATE_FAILED"):
+            raise ValueError("a creation ends in ACTIVE or CREATE_FAILED")
+        if status == "CREATE_FAILED":
+            status_code, message = status_code or "INTERNAL_ERROR", message or "Job failed"
+        with self._lock:
+            self._create_outcomes.append(_Outcome(status, status_code, message))
+
+    def stick_next_create(self) -> None:
+        """Make the next started job stay CREATE_IN_PROGRESS forever."""
+        with self._lock:
+            self._create_outcomes.append(_Outcome("ACTIVE", stuck=True))
+
+    def next_delete_outcome(
+        self,
+        status: str = "DELETE_FAILED",
+        status_code: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Make the next delete end in DELETE_FAILED instead of the job disappearing."""
+        if status != "DELETE_FAILED":
+            raise ValueError("only DELETE_FAILED can be forced; a normal delete removes the job")
+        outcome = _Outcome(status, status_code or "INTERNAL_ERROR", message or "Deletion failed")
+        with self._lock:
+            self._delete_outcomes.append(outcome)
+
+    def stick_next_delete(self) -> None:
+        """Make the next delete stay DELETE_IN_PROGRESS forever."""
+        with self._lock:
+            self._delete_outcomes.append(_Outcome(None, stuck=True))
+
+    def set_job_status(
+        self, arn: str, status: str, status_code: str | None = None, message: str | None = None
+    ) -> None:
+        """Force a job into ``status``; it stays there until a Delete moves it on."""
+        if status not in job_statuses():
+            raise ValueError(f"{status!r} is not one of {job_statuses()}")
+        with self._lock:
+            job = self._jobs[arn]
+            if job.gone:
+                raise ValueError(f"{arn} is gone")
+            job.phase = "settled"
+            _set_status(job, status, _details(status_code, message))
+
+    # --------------------------------------------------------------------------- inspection
+
+    @property
+    def calls(self) -> list[tuple[str, JsonDict]]:
+        """Every request as (operation name, parsed params); unrouted ones as "METHOD /path"."""
+        with self._lock:
+            return copy.deepcopy(self._calls)
+
+    def calls_of(self, operation_name: str) -> list[JsonDict]:
+        """Parsed params of every call of one operation."""
+        return [params for name, params in self.calls if name == operation_name]
+
+    def clear_calls(self) -> None:
+        """Forget the recorded calls."""
+        with self._lock:
+            self._calls.clear()
+
+    @property
+    def jobs(self) -> dict[str, JobRecord]:
+        """Copies of every job ever started, statuses up to date; gone ones have ``gone``."""
+        with self._lock:
+            for job in self._jobs.values():
+                self._refresh(job)
+            return copy.deepcopy(self._jobs)
+
+    def live_jobs(self) -> dict[str, JobRecord]:
+        """Copies of the jobs that are not gone."""
+        return {arn: job for arn, job in self.jobs.items() if not job.gone}
+
+    @property
+    def internal_errors(self) -> list[str]:
+        """Bugs of the double itself (e.g. a response off the model); should stay empty."""
+        with self._lock:
+            return list(self._internal_errors)
+
+    # --------------------------------------------------------------------- request handling
+
+    def handle_request(self, method: str, target: str, body: bytes) -> Response:
+        """Answer one HTTP request (also usable without the server); never raises."""
+        try:
+            return self._handle(method, target, body)
+        except Exception as exc:  # a bug of the double must surface as a 5xx, not a hang
+            with self._lock:
+                self._internal_errors.append(f"{method} {target}: {exc!r}")
+            return self._error_response(ApiError(INTERNAL_ERROR, f"test double failed: {exc!r}"))
+
+    def _handle(self, method: str, target: str, body: bytes) -> Response:
+        split = urlsplit(target)
+        route = match_route(method, split.path)
+        if route is None or route[0] not in self._operations:
+            name = route[0] if route else f"{method} {split.path}"
+            with self._lock:
+                self._calls.append((name, {}))
+            message = f"{name} is not implemented by the double" if route else f"No route: {name}"
+            return self._error_response(ApiError("UnknownOperationException", message, status=404))
+        operation_model = service_model().operation_model(route[0])
+        params, problems = parse_request(operation_model, route[1], split.query, body)
+        with self._lock:
+            self._calls.append((route[0], copy.deepcopy(params)))
+            fault = self._take_fault(route[0])
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.seconds)
+        if fault is not None and fault.kind == "error":
+            return self._error_response(fault.as_api_error())
+        try:
+            problems += validate(params, operation_model.input_shape)
+            if problems:
+                raise validation_error(problems)
+            with self._lock:
+                result = self._operations[route[0]](params)
+                response = self._success_response(operation_model, result)
+        except ApiError as exc:
+            return self._error_response(exc)
+        if fault is not None and fault.kind == "after_success":
+            return self._error_response(fault.as_api_error())
+        return response
+
+    def _take_fault(self, operation: str) -> Fault | None:
+        queue = self._faults.get(operation)
+        if not queue:
+            return None
+        head = queue[0]
+        if head.remaining is not None:
+            head.remaining -= 1
+            if head.remaining <= 0:
+                queue.popleft()
+        return head.fault
+
+    def _success_response(self, operation_model: Any, result: JsonDict) -> Response:
+        shape, status = operation_model.output_shape, operation_model.http.get("responseCode", 200)
+        if shape is None:
+            return _json_response(status, {})
+        self._check_drift(operation_model.name, result, shape)
+        return _json_response(status, to_wire(result, shape))
+
+    def _error_response(self, error: ApiError) -> Response:
+        model, document = service_model(), error.body()
+        if error.code in model.shape_names:
+            shape = model.shape_for(error.code)
+            self._check_drift(error.code, document, shape)
+            document = to_wire(document, shape)
+        return _json_response(error.status, document, error.code)
+
+    def _check_drift(self, what: str, document: JsonDict, shape: Any) -> None:
+        """The debug assertion that keeps the double on the model (even under ``python -O``)."""
+        problems = validate(document, shape) if self.validate_responses else []
+        if problems:
+            raise AssertionError(f"{what} response drifted from the model: {problems}")
+
+    # -------------------------------------------------------------------- job state machine
+
+    def _refresh(self, job: JobRecord) -> None:
+        """Derive the job's status from the clock (the lock is held)."""
+        if job.gone or job.phase == "settled":
+            return
+        creating = job.phase == "create"
+        duration = self.create_duration if creating else self.delete_duration
+        elapsed = self._clock() - job.phase_started
+        if job.outcome.stuck or elapsed < duration:
+            stage = "PENDING" if elapsed < duration / 2 else "IN_PROGRESS"
+            _set_status(job, f"{'CREATE' if creating else 'DELETE'}_{stage}")
+            return
+        job.phase = "settled"
+        outcome = job.outcome
+        if outcome.final_status is None:
+            job.gone, job.update_time = True, _utcnow()
+        else:
+            _set_status(job, outcome.final_status, _details(outcome.status_code, outcome.message))
+
+    def _live(self) -> list[JobRecord]:
+        for job in self._jobs.values():
+            self._refresh(job)
+        return sorted((job for job in self._jobs.values() if not job.gone), key=lambda j: j.seq)
+
+    def _live_job(self, arn: str, noun: str = "Audience generation job") -> JobRecord:
+        job = self._jobs.get(arn)
+        if job is not None:
+            self._refresh(job)
+        if job is None or job.gone:
+            raise ApiError("ResourceNotFoundException", f"{noun} not found: {arn}")
+        return job
+
+    def _view(self, job: JobRecord, shape: Any) -> JsonDict:
+        """Everything the double knows about a job, cut down to an output shape's members."""
+        known: JsonDict = {
+            "createTime": job.create_time,
+            "updateTime": job.update_time,
+            "audienceGenerationJobArn": job.arn,
+            "name": job.name,
+            "status": job.status,
+            "statusDetails": job.status_details,
+            "startedBy": self.account_id,
+            "tags": job.tags,
+            **{key: job.params.get(key) for key in _ECHOED_START_PARAMS},
+        }
+        return {
+            key: copy.deepcopy(value)
+            for key, value in known.items()
+            if key in shape.members and value is not None
+        }
+
+    # ------------------------------------------------------------ operations (lock is held)
+
+    def _start_job(self, params: JsonDict) -> JsonDict:
+        request_tags: dict[str, str] = dict(params.get("tags") or {})
+        _reject_reserved_keys(request_tags, "tags")
+        model_arn = params["configuredAudienceModelArn"]
+        model = self._models.get(model_arn)
+        if model is None:
+            raise ApiError(
+                "ResourceNotFoundException", f"Configured audience model not found: {model_arn}"
+            )
+        live = self._live()
+        if any(job.name == params["name"] for job in live):
+            raise ApiError("ConflictException", f"A job named {params['name']!r} already exists")
+        if sum(job.status in CREATING for job in live) >= self.quota:
+            raise ApiError(
+                "ServiceQuotaExceededException",
+                f"At most {self.quota} audience generation jobs can be in creation",
+                quotaName="Concurrent audience generation jobs",
+                quotaValue=float(self.quota),
+            )
+        tags = {**model.child_tags, **request_tags}
+        _check_tag_count(tags)
+        self._seq += 1
+        now = _utcnow()
+        job = JobRecord(
+            arn=self.arn(f"audience-generation-job/{uuid.uuid4()}"),
+            name=params["name"],
+            params=copy.deepcopy(params),
+            tags=tags,
+            status="CREATE_PENDING",
+            create_time=now,
+            update_time=now,
+            seq=self._seq,
+            phase_started=self._clock(),
+            outcome=self._create_outcomes.popleft() if self._create_outcomes else _ACTIVE,
+        )
+        self._jobs[job.arn] = job
+        self._refresh(job)
+        return {"audienceGenerationJobArn": job.arn}
+
+    def _get_job(self, params: JsonDict) -> JsonDict:
+        job = self._live_job(params["audienceGenerationJobArn"])
+        return self._view(job, _output("GetAudienceGenerationJob"))
+
+    def _delete_job(self, params: JsonDict) -> JsonDict:
+        job = self._live_job(params["audienceGenerationJobArn"])
+        if job.status in CREATING:
+            raise ApiError("ConflictException", f"Cannot delete {job.arn} while {job.status}")
+        if job.status in DELETING:
+            return {}  # already being deleted: an idempotent no-op
+        job.phase, job.phase_started = "delete", self._clock()
+        job.outcome = self._delete_outcomes.popleft() if self._delete_outcomes else _GONE
+        _set_status(job, "DELETE_PENDING")
+        self._refresh(job)
+        return {}
+
+    def _list_jobs(self, params: JsonDict) -> JsonDict:
+        after = _decode_token(params.get("nextToken"))
+        size = int(params.get("maxResults") or self.page_size)
+        filters = [
+            (k, params[k]) for k in ("configuredAudienceModelArn", "collaborationId") if k in params
+        ]
+        matches = [
+            job
+            for job in self._live()
+            if job.seq > after and all(job.params.get(k) == v for k, v in filters)
+        ]
+        summary = _output("ListAudienceGenerationJobs").members["audienceGenerationJobs"].member
+        result: JsonDict = {
+            "audienceGenerationJobs": [self._view(j, summary) for j in matches[:size]]
+        }
+        if len(matches) > size:
+            result["nextToken"] = _encode_token(matches[size - 1].seq)
+        return result
+
+    def _tags_of(self, arn: str) -> dict[str, str]:
+        if arn in self._models:
+            return self._models[arn].tags
+        return self._live_job(arn, noun="Resource").tags
+
+    def _tag_resource(self, params: JsonDict) -> JsonDict:
+        _reject_reserved_keys(params["tags"], "tags")
+        tags = self._tags_of(params["resourceArn"])
+        _check_tag_count({**tags, **params["tags"]})
+        tags.update(params["tags"])
+        return {}
+
+    def _untag_resource(self, params: JsonDict) -> JsonDict:
+        _reject_reserved_keys(params["tagKeys"], "tagKeys")
+        tags = self._tags_of(params["resourceArn"])
+        for key in params["tagKeys"]:
+            tags.pop(key, None)
+        return {}
+
+    def _list_tags(self, params: JsonDict) -> JsonDict:
+        return {"tags": dict(self._tags_of(params["resourceArn"]))}
+
+
+# ----------------------------------------------------------------------------- HTTP plumbing
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[_Handler], endpoint: CleanRoomsMLEndpoint
+    ) -> None:
+        super().__init__(address, handler)
+        self.endpoint = endpoint
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One request per connection (HTTP/1.0): read it, let the endpoint answer, write it."""
+
+    server_version = "CleanRoomsMLTestDouble/1.0"
+
+    def _serve(self) -> None:
+        endpoint = cast(_Server, self.server).endpoint
+        length = self.headers.get("Content-Length") or "0"
+        if length.isdigit() and int(length) <= _MAX_BODY_BYTES:
+            body = self.rfile.read(int(length))
+            status, headers, payload = endpoint.handle_request(self.command, self.path, body)
+        else:
+            bad = ApiError("ValidationException", f"Unusable Content-Length: {length!r}")
+            status, headers, payload = endpoint._error_response(bad)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output quiet."""
