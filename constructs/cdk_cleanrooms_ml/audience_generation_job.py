@@ -25,7 +25,8 @@ from cdk_cleanrooms_ml.provider import (
     AudienceGenerationJobProvider,
 )
 from cdk_cleanrooms_ml.seed_audience import SeedAudience
-from constructs import Construct
+from cdk_cleanrooms_ml.validation import check_job, tag_problems
+from constructs import Construct, IValidation
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
 READ_ACTIONS = ("cleanrooms-ml:GetAudienceGenerationJob", "cleanrooms-ml:ListTagsForResource")
@@ -156,6 +157,8 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
             "WaitForCompletion": wait_for_completion,
             "Tags": self._tag_manager.rendered_tags,
         }
+        check_job(properties)
+        self.node.add_validation(_TagRules(self._tag_manager))
         self._resource = CustomResource(
             self,
             "Resource",
@@ -189,6 +192,17 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
     def cdk_tag_manager(self) -> TagManager:
         """Tag manager through which ``Tags.of(...)`` reaches the job."""
         return self._tag_manager
+
+
+@jsii.implements(IValidation)
+class _TagRules:
+    """Checked at synth, once ``Tags.of(...)`` aspects have set every tag."""
+
+    def __init__(self, tag_manager: TagManager) -> None:
+        self._tag_manager = tag_manager
+
+    def validate(self) -> list[str]:
+        return tag_problems(self._tag_manager.tag_values())
 
 
 def _wait_timeout_seconds(wait_timeout: Duration | None) -> int | None:

@@ -3,16 +3,28 @@
 The client takes its endpoint, credentials, Region and retry settings from standard boto3
 configuration (``AWS_ENDPOINT_URL_CLEANROOMSML``, ``AWS_MAX_ATTEMPTS``, ``AWS_RETRY_MODE``...), so
 tests point it at a local endpoint with environment variables alone.
+
+The Lambda runtime's own botocore may predate ``sqlParameters`` and ``sqlComputeConfiguration``, so
+the Clean Rooms ML service model this handler was written against ships in ``models/`` and goes
+first on botocore's data path, before any client exists. Bundling boto3 would cost megabytes.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+# botocore reads its data path when the first session builds its loader, after this line.
+os.environ["AWS_DATA_PATH"] = os.pathsep.join(
+    [str(MODELS_DIR), *filter(None, os.environ.get("AWS_DATA_PATH", "").split(os.pathsep))]
+)
 
 _TRANSIENT_CODES = frozenset(
     {

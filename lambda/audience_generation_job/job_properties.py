@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,13 +145,16 @@ def tag_changes(
     return to_set, to_remove
 
 
-def check_request(request: Mapping[str, Any], shape: Any) -> None:
+def check_request(
+    request: Mapping[str, Any], shape: Any, skip: Callable[[Any], bool] = lambda _: False
+) -> None:
     """Check an API request against the botocore input ``shape`` of its operation.
 
     botocore's own client-side validation checks types and minimums only; this adds maximums,
-    patterns and enums, and names the template property rather than the API member.
+    patterns and enums, and names the template property rather than the API member. Values for
+    which ``skip`` is true (the construct's unresolved tokens) are not checked.
     """
-    _check_value(request, shape, "")
+    _check_value(request, shape, "", skip)
 
 
 def replaces_job(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -173,23 +176,27 @@ def _job_defining(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in raw.items() if key not in _IN_PLACE_PROPERTIES}
 
 
-def _check_value(value: Any, shape: Any, path: str, sensitive: bool = False) -> None:
+def _check_value(
+    value: Any, shape: Any, path: str, skip: Callable[[Any], bool], sensitive: bool = False
+) -> None:
+    if skip(value):
+        return
     meta = shape.metadata
     sensitive = sensitive or bool(meta.get("sensitive"))
     shown = "a sensitive value" if sensitive else repr(value)
     if shape.type_name == "structure":
         for member, member_shape in shape.members.items():
             if member in value:
-                _check_value(value[member], member_shape, _join(path, member), sensitive)
+                _check_value(value[member], member_shape, _join(path, member), skip, sensitive)
     elif shape.type_name == "map":
         _check_range(len(value), meta, path, "entries")
         for key, item in value.items():
-            _check_value(key, shape.key, f"{path} key", sensitive)
-            _check_value(item, shape.value, f"{path}[{key!r}]", sensitive)
+            _check_value(key, shape.key, f"{path} key", skip, sensitive)
+            _check_value(item, shape.value, f"{path}[{key!r}]", skip, sensitive)
     elif shape.type_name == "list":
         _check_range(len(value), meta, path, "items")
         for index, item in enumerate(value):
-            _check_value(item, shape.member, f"{path}[{index}]", sensitive)
+            _check_value(item, shape.member, f"{path}[{index}]", skip, sensitive)
     elif shape.type_name == "string":
         _check_range(len(value), meta, path, "characters")
         if shape.enum and value not in shape.enum:

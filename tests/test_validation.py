@@ -1,0 +1,191 @@
+"""Synth-time validation: mistakes fail `cdk synth`, with the prop, the rule and the value."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import aws_cdk as cdk
+import botocore.session
+import pytest
+from aws_cdk import aws_iam as iam
+from cdk_cleanrooms_ml import AudienceGenerationJob, ComputeConfiguration, SeedAudience
+from cleanrooms_ml_endpoint import validate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+MODEL = "arn:aws:cleanrooms-ml:us-east-1:111122223333:configured-audience-model/model-1"
+ROLE_ARN = "arn:aws:iam::111122223333:role/seed-reader"
+START = (
+    botocore.session.get_session()
+    .get_service_model("cleanroomsml")
+    .operation_model("StartAudienceGenerationJob")
+    .input_shape
+)
+
+
+def job(scope: cdk.Stack, id_: str = "Job", **props: Any) -> AudienceGenerationJob:
+    props.setdefault("configured_audience_model_arn", MODEL)
+    props.setdefault("seed_audience", SeedAudience.from_s3("s3://seed/prefix/", ROLE_ARN))
+    return AudienceGenerationJob(scope, id_, **props)
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"name": "n" * 64}, "name: must be 1 to 63 characters, got 64"),
+        ({"name": "  "}, "name: must match the pattern"),
+        (
+            {"configured_audience_model_arn": "arn:aws:s3:::bucket/configured-audience-model/x"},
+            "configured_audience_model_arn: must match the pattern",
+        ),
+        ({"collaboration_id": "ABC"}, "collaboration_id: must be 36 to 36 characters, got 3"),
+        ({"description": "d" * 256}, "description: must be 0 to 255 characters, got 256"),
+        (
+            {"seed_audience": SeedAudience.from_s3("https://seed/", ROLE_ARN)},
+            "seed_audience.DataSource.S3Uri: must match the pattern s3://.+, got 'https://seed/'",
+        ),
+        (
+            {"seed_audience": SeedAudience.from_s3("s3://seed/", "arn:aws:iam::1:role/short")},
+            "seed_audience.RoleArn: must match the pattern",
+        ),
+        (
+            {
+                "seed_audience": SeedAudience.from_sql(
+                    "SELECT 1", ROLE_ARN, compute=ComputeConfiguration(number=1)
+                )
+            },
+            "seed_audience.SqlComputeConfiguration.Worker.Number: must be 2 to 1024, got 1",
+        ),
+        (
+            {"seed_audience": SeedAudience.from_analysis_template("arn:aws:x", ROLE_ARN)},
+            "seed_audience.SqlParameters.AnalysisTemplateArn: must match the pattern",
+        ),
+    ],
+)
+def test_bad_props_fail_when_the_job_is_defined(props: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        job(cdk.Stack(cdk.App(), "Jobs"), **props)
+
+
+def test_unresolved_tokens_are_left_to_the_handler() -> None:
+    stack = cdk.Stack(cdk.App(), "Jobs")
+    name = cdk.CfnParameter(stack, "JobName").value_as_string
+    role = iam.Role(stack, "Seed", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com"))
+    model = cdk.Fn.import_value("ModelArn")
+
+    job(
+        stack,
+        name=name,
+        configured_audience_model_arn=model,
+        seed_audience=SeedAudience.from_s3(f"s3://{cdk.Aws.ACCOUNT_ID}-seeds/", role),
+    )
+
+    assert cdk.assertions.Template.from_stack(stack).to_json()["Resources"]
+
+
+def test_reserved_tag_keys_fail_at_synth() -> None:
+    app = cdk.App()
+    stack = cdk.Stack(app, "Jobs")
+    job(stack, tags={"aws:owner": "me"})
+
+    with pytest.raises(Exception, match=r"\[Jobs/Job\] tags\[0\]\.Key: the prefix 'aws:'"):
+        app.synth()
+
+
+def test_too_many_tags_counting_tags_of_fail_at_synth() -> None:
+    app = cdk.App()
+    stack = cdk.Stack(app, "Jobs", tags={f"stack{i}": "s" for i in range(20)})
+    job(stack, tags={f"job{i}": "j" for i in range(20)})
+    for i in range(10):
+        cdk.Tags.of(app).add(f"app{i}", "a")
+
+    with pytest.raises(Exception, match=r"tags: at most 49 tags .* got 50"):
+        app.synth()
+
+
+def test_49_tags_are_fine() -> None:
+    app = cdk.App()
+    stack = cdk.Stack(app, "Jobs")
+    job(stack, tags={f"job{i}": "j" for i in range(49)})
+
+    app.synth()
+
+
+_NO_SURROGATES = st.characters(exclude_categories=["Cs"])
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(
+    name=st.one_of(st.none(), st.text(_NO_SURROGATES, max_size=70)),
+    description=st.one_of(st.none(), st.text(_NO_SURROGATES, max_size=270)),
+    collaboration_id=st.one_of(
+        st.none(),
+        st.uuids().map(str),
+        st.uuids().map(lambda u: str(u).upper()),
+        st.text(max_size=40),
+    ),
+    model=st.one_of(
+        st.just(MODEL),
+        st.from_regex(
+            r"arn:aws[-a-z]{0,4}:cleanrooms-ml:[-a-z0-9]{1,12}:[0-9]{12}:"
+            r"configured-audience-model/[-a-zA-Z0-9_/.]{1,20}",
+            fullmatch=True,
+        ),
+        st.text(_NO_SURROGATES, max_size=60),
+    ),
+    s3_uri=st.one_of(st.just("s3://seed/"), st.text(_NO_SURROGATES, max_size=20)),
+    workers=st.one_of(st.none(), st.integers(min_value=-5, max_value=1100)),
+)
+def test_the_construct_accepts_exactly_what_the_service_model_accepts(
+    name: str | None,
+    description: str | None,
+    collaboration_id: str | None,
+    model: str,
+    s3_uri: str,
+    workers: int | None,
+) -> None:
+    """Checked against the local endpoint's validator, written separately from the handler's."""
+    request: dict[str, Any] = {
+        "name": "generated-name" if name is None else name,
+        "configuredAudienceModelArn": model,
+        "seedAudience": {"dataSource": {"s3Uri": s3_uri}, "roleArn": ROLE_ARN},
+    }
+    seed = SeedAudience.from_s3(s3_uri, ROLE_ARN)
+    if workers is not None:
+        request["seedAudience"] = {
+            "sqlParameters": {"queryString": "SELECT 1"},
+            "sqlComputeConfiguration": {"worker": {"number": workers}},
+            "roleArn": ROLE_ARN,
+        }
+        seed = SeedAudience.from_sql(
+            "SELECT 1", ROLE_ARN, compute=ComputeConfiguration(number=workers)
+        )
+    optional = {"description": description, "collaborationId": collaboration_id}
+    request.update({key: value for key, value in optional.items() if value is not None})
+    model_accepts = validate(request, START) == []
+
+    try:
+        job(
+            _SHARED_STACK,
+            f"Job{next(_IDS)}",
+            name=name,
+            description=description,
+            collaboration_id=collaboration_id,
+            configured_audience_model_arn=model,
+            seed_audience=seed,
+        )
+        construct_accepts = True
+    except ValueError:
+        construct_accepts = False
+
+    assert construct_accepts == model_accepts, (request, validate(request, START))
+
+
+_SHARED_STACK = cdk.Stack(cdk.App(), "Generated")
+_IDS = iter(range(1_000_000))
