@@ -10,12 +10,17 @@ CDK := $(CURDIR)/node_modules/.bin/cdk
 
 .PHONY: install synth test lint clean
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed $(VENV)/nag2/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# cdk-nag 2.x beside the 3.x of the dev dependencies: tests run it in a process of its own.
+$(VENV)/nag2/.installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --no-deps --target $(VENV)/nag2 cdk-nag==2.38.2
 	touch $@
 
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed

@@ -18,6 +18,7 @@ from aws_cdk import (
     TagType,
 )
 from aws_cdk import aws_iam as iam
+from constructs import Construct, IValidation
 
 from cdk_cleanrooms_ml.provider import (
     MAX_WAIT_TIMEOUT,
@@ -26,7 +27,6 @@ from cdk_cleanrooms_ml.provider import (
 )
 from cdk_cleanrooms_ml.seed_audience import SeedAudience
 from cdk_cleanrooms_ml.validation import check_job, tag_problems
-from constructs import Construct, IValidation
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
 READ_ACTIONS = ("cleanrooms-ml:GetAudienceGenerationJob", "cleanrooms-ml:ListTagsForResource")

@@ -9,7 +9,6 @@ from typing import Any
 
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-
 from constructs import Construct
 
 RoleLike = iam.IRole | str

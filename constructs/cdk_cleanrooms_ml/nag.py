@@ -1,0 +1,39 @@
+"""Acknowledge a cdk-nag finding the way cdk-nag 2.x and 3.x both read, without importing cdk-nag.
+
+cdk-nag 2.x (``Aspects.of(app).add(AwsSolutionsChecks())``) reads ``cdk_nag`` metadata on the
+CloudFormation resource, as ``NagSuppressions.add_resource_suppressions`` writes it. cdk-nag 3.x
+(``Validations.of(app).add_plugins(AwsSolutionsChecks(app))``) reads CDK's own acknowledgments,
+one per finding id such as ``AwsSolutions-IAM5[Resource::*]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import IConstruct
+
+_METADATA_KEY = "cdk_nag"
+
+
+def acknowledge(
+    construct: IConstruct | None, rule: str, reason: str, findings: Sequence[str] = ()
+) -> None:
+    """Acknowledge ``rule`` on a CloudFormation resource; ``findings`` narrow it down."""
+    resource = construct if isinstance(construct, cdk.CfnResource) else None
+    if resource is None:
+        raise TypeError(f"cdk-nag findings are acknowledged on a CfnResource, got {construct!r}")
+    suppression: dict[str, Any] = {"id": rule, "reason": reason}
+    if findings:
+        suppression["applies_to"] = list(findings)
+    existing = resource.get_metadata(_METADATA_KEY) or {}
+    resource.add_metadata(
+        _METADATA_KEY,
+        {"rules_to_suppress": [*existing.get("rules_to_suppress", []), suppression]},
+    )
+    validations = cdk.Validations.of(resource)
+    for finding in findings or [""]:
+        validations.acknowledge(
+            cdk.Acknowledgment(id=f"{rule}[{finding}]" if finding else rule, reason=reason)
+        )

@@ -1,0 +1,195 @@
+"""Tools no one on this project wrote check what it makes: cfn-lint, cdk-nag 2.x and 3.x, bandit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import aws_cdk as cdk
+import cdk_nag
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+
+from cdk_cleanrooms_ml import (
+    AudienceGenerationJob,
+    ComputeConfiguration,
+    SeedAudience,
+    WorkerComputeType,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+NAG2 = ROOT / ".venv" / "nag2"
+MODEL = "arn:aws:cleanrooms-ml:us-east-1:111122223333:configured-audience-model/model-1"
+ROLE_ARN = "arn:aws:iam::111122223333:role/seed-reader"
+TEMPLATE_ARN = (
+    "arn:aws:cleanrooms:us-east-1:111122223333:membership/"
+    "11111111-2222-3333-4444-555555555555/analysistemplate/seed-template"
+)
+
+
+def jobs_only_stack(app: cdk.App) -> cdk.Stack:
+    """A stack holding nothing but audience generation jobs, one of each seed kind."""
+    stack = cdk.Stack(app, "JobsOnly", tags={"team": "ml"})
+    imported_role = iam.Role.from_role_arn(stack, "Seed", ROLE_ARN)
+    AudienceGenerationJob(
+        stack,
+        "FromS3",
+        configured_audience_model_arn=MODEL,
+        seed_audience=SeedAudience.from_s3("s3://seed-bucket/seed/", imported_role),
+        tags={"cost-center": "marketing"},
+    )
+    AudienceGenerationJob(
+        stack,
+        "FromSql",
+        configured_audience_model_arn=MODEL,
+        seed_audience=SeedAudience.from_sql(
+            "SELECT user_id FROM customers",
+            ROLE_ARN,
+            parameters={"segment": "gold"},
+            compute=ComputeConfiguration(worker_type=WorkerComputeType.CR_1X, number=2),
+        ),
+        name="sql-seeded",
+        wait_for_completion=False,
+    )
+    AudienceGenerationJob(
+        stack,
+        "FromTemplate",
+        configured_audience_model_arn=MODEL,
+        seed_audience=SeedAudience.from_analysis_template(TEMPLATE_ARN, ROLE_ARN),
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+    return stack
+
+
+def test_cfn_lint_finds_nothing_in_the_example_and_test_templates(tmp_path: Path) -> None:
+    app = cdk.App(outdir=str(tmp_path / "tests"))
+    jobs_only_stack(app)
+    consumer = cdk.Stack(app, "Consumer")
+    bucket_stack = cdk.Stack(app, "FromBucket")
+    bucket = s3.Bucket(bucket_stack, "Seeds", enforce_ssl=True)
+    role = iam.Role(
+        bucket_stack, "Role", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com")
+    )
+    job = AudienceGenerationJob(
+        bucket_stack,
+        "Job",
+        configured_audience_model_arn=MODEL,
+        seed_audience=SeedAudience.from_bucket(bucket, "seed/", role),
+    )
+    reader = iam.Role(consumer, "Reader", assumed_by=iam.AccountRootPrincipal())
+    AudienceGenerationJob.from_audience_generation_job_arn(
+        consumer, "Imported", job.audience_generation_job_arn
+    ).grant_read(reader)
+    app.synth()
+    example = subprocess.run(  # noqa: S603 - the example app of this repository
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=ROOT,
+        env={**os.environ, "CDK_OUTDIR": str(tmp_path / "example")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert example.returncode == 0, example.stderr
+    templates = sorted(str(path) for path in tmp_path.glob("*/*.template.json"))
+    assert len(templates) == 4
+
+    lint = subprocess.run(  # noqa: S603 - cfn-lint from this venv
+        [str(BIN / "cfn-lint"), "--format", "parseable", *templates],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational.
+    assert lint.returncode & (2 | 4) == 0, lint.stdout + lint.stderr
+    assert lint.returncode in (0, 8), lint.stdout + lint.stderr
+
+
+def test_cdk_nag_3_finds_nothing_to_acknowledge_in_a_stack_of_jobs(tmp_path: Path) -> None:
+    app = cdk.App(outdir=str(tmp_path))
+    jobs_only_stack(app)
+    cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
+
+    app.synth()  # raises ValidationFailed on any unacknowledged finding
+
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    failures = [
+        violation
+        for plugin in report.get("pluginReports", [])
+        for violation in plugin.get("violations", [])
+    ]
+    assert failures == []
+
+
+def test_cdk_nag_2_finds_nothing_to_acknowledge_in_a_stack_of_jobs() -> None:
+    """cdk-nag 2.x (installed apart in .venv/nag2) runs as an aspect in its own process."""
+    assert (NAG2 / "cdk_nag").is_dir(), "cdk-nag 2.x is missing: run `make install`"
+    script = textwrap.dedent(
+        """
+        import aws_cdk as cdk, cdk_nag, importlib.metadata as meta
+        from aws_cdk.assertions import Annotations, Match
+        from test_checkers import jobs_only_stack
+        assert meta.version("cdk-nag").startswith("2."), meta.version("cdk-nag")
+        app = cdk.App()
+        stack = jobs_only_stack(app)
+        cdk.Aspects.of(app).add(cdk_nag.AwsSolutionsChecks())
+        app.synth()
+        found = Annotations.from_stack(stack)
+        pattern = Match.string_like_regexp("AwsSolutions-.*")
+        for finding in [*found.find_error("*", pattern), *found.find_warning("*", pattern)]:
+            print(finding.id, finding.entry.data)
+        print("cdk-nag", meta.version("cdk-nag"))
+        """
+    )
+    pythonpath = os.pathsep.join([str(NAG2), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
+
+    result = subprocess.run(  # noqa: S603 - this venv's Python
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": pythonpath},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("cdk-nag 2."), result.stdout
+
+
+def test_acknowledged_findings_are_in_the_template_for_cdk_nag_2() -> None:
+    stack = jobs_only_stack(cdk.App())
+
+    template = cdk.assertions.Template.from_stack(stack).to_json()
+
+    acknowledged = sorted(
+        (rule["id"], finding)
+        for resource in template["Resources"].values()
+        for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+        for finding in rule.get("applies_to", [""])
+    )
+    assert [rule for rule, _ in acknowledged] == ["AwsSolutions-IAM5"] * 8 + [
+        "AwsSolutions-SF1",
+        "AwsSolutions-SF2",
+    ]
+    assert ("AwsSolutions-IAM5", "Resource::*") in acknowledged
+
+
+def test_bandit_finds_nothing_in_the_library_and_the_handler() -> None:
+    result = subprocess.run(  # noqa: S603 - bandit from this venv
+        [str(BIN / "bandit"), "-q", "-r", "constructs", "lambda"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
