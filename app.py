@@ -4,6 +4,7 @@
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+
 from cdk_cleanrooms_ml import AudienceGenerationJob, SeedAudience
 
 app = cdk.App()

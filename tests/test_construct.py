@@ -10,6 +10,7 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
+
 from cdk_cleanrooms_ml import (
     AudienceGenerationJob,
     AudienceGenerationJobBase,

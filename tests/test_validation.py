@@ -9,10 +9,11 @@ import aws_cdk as cdk
 import botocore.session
 import pytest
 from aws_cdk import aws_iam as iam
-from cdk_cleanrooms_ml import AudienceGenerationJob, ComputeConfiguration, SeedAudience
 from cleanrooms_ml_endpoint import validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from cdk_cleanrooms_ml import AudienceGenerationJob, ComputeConfiguration, SeedAudience
 
 MODEL = "arn:aws:cleanrooms-ml:us-east-1:111122223333:configured-audience-model/model-1"
 ROLE_ARN = "arn:aws:iam::111122223333:role/seed-reader"
