@@ -10,7 +10,7 @@ CDK := $(CURDIR)/node_modules/.bin/cdk
 
 .PHONY: install synth test lint clean
 
-install: $(VENV)/.installed $(VENV)/nag2/.installed node_modules/.installed
+install: $(VENV)/.installed $(VENV)/nag2/.installed $(VENV)/boto134/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ $(VENV)/.installed: pyproject.toml
 # cdk-nag 2.x beside the 3.x of the dev dependencies: tests run it in a process of its own.
 $(VENV)/nag2/.installed: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --no-deps --target $(VENV)/nag2 cdk-nag==2.38.2
+	touch $@
+
+# The boto3 of an older Lambda Python runtime, which lacks the SQL seed members.
+$(VENV)/boto134/.installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --target $(VENV)/boto134 boto3==1.34.4 botocore==1.34.4
 	touch $@
 
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed
