@@ -45,14 +45,17 @@ APP = textwrap.dedent(
 )
 
 
-def run(*command: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(
+    *command: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - commands built from this repository's paths
         [str(part) for part in command],
+        cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
-        **kwargs,  # type: ignore[arg-type]
     )
 
 
