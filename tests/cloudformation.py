@@ -146,7 +146,7 @@ class ProviderFramework:
             "LogicalResourceId": event["LogicalResourceId"],
             "Data": event.get("Data") or {},
         }
-        size = len(json.dumps(body).encode())
+        size = len(json.dumps(body, ensure_ascii=False).encode())
         if size > MAX_RESPONSE_BYTES:
             raise ResponseTooLarge(f"response of {size} bytes: {body}")
         return Response(

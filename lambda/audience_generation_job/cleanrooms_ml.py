@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +86,19 @@ def get_job(arn: str) -> dict[str, Any] | None:
 
 def find_job_arn(name: str) -> str | None:
     """The ARN of the job with this name (names are unique per account), or None."""
+    return next(iter(find_job_arns(lambda candidate: candidate == name)), None)
+
+
+def find_job_arns(matches: Callable[[str], bool]) -> list[str]:
+    """The ARNs of the account's jobs whose names ``matches`` accepts."""
     pages = (
         client()
         .get_paginator("list_audience_generation_jobs")
         .paginate(PaginationConfig={"PageSize": 100})
     )
-    for page in pages:
-        for summary in page.get("audienceGenerationJobs", []):
-            if summary.get("name") == name:
-                return str(summary["audienceGenerationJobArn"])
-    return None
+    return [
+        str(summary["audienceGenerationJobArn"])
+        for page in pages
+        for summary in page.get("audienceGenerationJobs", [])
+        if matches(str(summary.get("name", "")))
+    ]

@@ -41,6 +41,9 @@ logging.getLogger("botocore").setLevel(logging.WARNING)
 MAX_REASON_LENGTH = 1000
 """CloudFormation rejects a response over 4096 bytes; the framework adds the reason and more."""
 
+PATIENCE_SECONDS = (1.0, 2.0, 4.0)
+"""Waits between retries of a read ``on_event`` cannot decide without (botocore retries first)."""
+
 _CREATING = frozenset({"CREATE_PENDING", "CREATE_IN_PROGRESS"})
 _DELETING = frozenset({"DELETE_PENDING", "DELETE_IN_PROGRESS"})
 
@@ -82,13 +85,17 @@ def on_update(event: Mapping[str, Any]) -> dict[str, Any]:
     old, new = event.get("OldResourceProperties") or {}, event["ResourceProperties"]
     props = parse_properties(new)
     physical_id = event["PhysicalResourceId"]
+    replacing = replaces_job(old, new)
     if job_identity.is_job_arn(physical_id) and (
-        not replaces_job(old, new) or _started_from(event, physical_id, new)
+        not replacing or _started_from(event, physical_id, new)
     ):
         # Tags and handler settings change in place. So does a rollback to the properties the
-        # job was started from (after a failed replacement): the job is already what is wanted.
+        # job was started from (after a failed replacement): the job is already what is wanted,
+        # and a job the failed replacement left behind is swept up.
         applied = _apply_tags(physical_id, _declared_tags(old), props.tags)
         state = _state("tags", props, tags_applied=applied)
+        if replacing:
+            state["sweep"] = _leftover_of(event, old)
         return {"PhysicalResourceId": physical_id, "HandlerState": state}
     if props.name is not None and props.name == old.get("Name"):
         changed = sorted(
@@ -147,7 +154,8 @@ def _start_or_adopt(event: Mapping[str, Any], request: Mapping[str, Any]) -> str
     except (ClientError, BotoCoreError) as error:
         code = cleanrooms_ml.error_code(error)
         if code == cleanrooms_ml.CONFLICT:
-            return _adopt(event, name)
+            job = _find_own_job(event, name)
+            return str(job["audienceGenerationJobArn"]) if job else None
         if cleanrooms_ml.is_transient(error):
             logger.info("Start of job %r must wait: %s", name, code)
             return None
@@ -160,22 +168,33 @@ def _start_or_adopt(event: Mapping[str, Any], request: Mapping[str, Any]) -> str
     return arn
 
 
-def _adopt(event: Mapping[str, Any], name: str) -> str | None:
-    """The job that holds ``name`` if this very request started it, None if it is going away."""
-    arn = _transient_as_none(cleanrooms_ml.find_job_arn, name)
-    job = _transient_as_none(cleanrooms_ml.get_job, arn) if arn else None
-    if job is None:
-        return None  # gone, or not listed yet: Start again on the next poll
+def _find_own_job(event: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    """The job named ``name`` if this resource started it from these properties.
+
+    None when there is none, when it is being deleted (the name frees up), or when the service
+    cannot answer now: a Start may have happened, so the lookup is left to the next poll rather
+    than failing (a failure would lose the job). A job someone else started is a clear error.
+    """
+    try:
+        arn = cleanrooms_ml.find_job_arn(name)
+        job = cleanrooms_ml.get_job(arn) if arn else None
+    except (ClientError, BotoCoreError) as error:
+        logger.warning(
+            "Looking up job %r failed, trying again later: %s",
+            name,
+            cleanrooms_ml.error_code(error),
+        )
+        return None
+    if job is None or job["status"] in _DELETING:
+        return None
     tags = job.get("tags") or {}
     ours = job_identity.is_owned_by(tags, event["StackId"], event["LogicalResourceId"])
     same = job_identity.configuration_of(tags) == configuration_digest(
         event["ResourceProperties"], event["StackId"]
     )
-    if job["status"] in _DELETING:
-        return None  # the name frees up once that job is gone
     if ours and same:
-        logger.info("Job %r already exists (an earlier attempt started it): %s", name, arn)
-        return str(arn)
+        logger.info("Job %r exists (an earlier attempt started it): %s", name, arn)
+        return job
     raise HandlerError(
         f"Name: a job named {name!r} already exists in this account ({arn}) and this resource "
         "did not start it with these properties. Job names are unique per account: set another "
@@ -187,22 +206,28 @@ def _await_start(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str
     props = parse_properties(event["ResourceProperties"])
     name = str(state["name"])
     physical_id = event["PhysicalResourceId"]
+    job: dict[str, Any] | None = None
     arn = physical_id if job_identity.is_job_arn(physical_id) else None
     if arn is None:
+        # The framework passes every poll the same event, so a job an earlier poll started is
+        # found by its name first (List, Get) rather than by another Start.
+        job = _find_own_job(event, name)
+        arn = str(job["audienceGenerationJobArn"]) if job else None
+    if arn is None:
         arn = _start_or_adopt(event, _start_request(event, props, name))
-        if arn is None:
-            _check_deadline(
-                event,
-                state,
-                f"Job {name!r} could not be started within WaitTimeoutSeconds="
-                f"{props.wait_timeout_seconds}: the account's quota of jobs in progress stayed "
-                "full, or the service kept throttling. Retry the deployment when jobs have "
-                "finished.",
-            )
-            return {"IsComplete": False}
+    if arn is None:
+        _check_deadline(
+            event,
+            state,
+            f"Job {name!r} could not be started within WaitTimeoutSeconds="
+            f"{props.wait_timeout_seconds}: the account's quota of jobs in progress stayed "
+            "full, the service kept throttling, or the job could not be looked up. Retry the "
+            "deployment when jobs have finished.",
+        )
+        return {"IsComplete": False}
     if not props.wait_for_completion:
         return _completed(arn, name)
-    job = _poll_job(event, state, arn)
+    job = job or _poll_job(event, state, arn)
     if job is None:
         return {"IsComplete": False}
     status = job["status"]
@@ -238,45 +263,50 @@ def _await_tags(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str,
     job = _poll_job(event, state, arn)
     if job is None:
         return {"IsComplete": False}
+    sweep = state.get("sweep")
+    if sweep and not _sweep_step(event, sweep) and time.time() < float(state["deadline"]):
+        return {"IsComplete": False}
     return _completed(arn, str(job["name"]))
 
 
 def _await_delete(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str, Any]:
-    if _delete_step(event):
+    done, job = _delete_step(event)
+    if done:
         return {"IsComplete": True}
     _check_deadline(
         event,
         state,
         f"Job {event['PhysicalResourceId']} was not deleted before the wait timed out; "
-        f"its last state: {_last_delete_status(event)}. Delete it by hand, then retry.",
+        f"its last state: {_describe(job)}. Delete it by hand, then retry.",
     )
     return {"IsComplete": False}
 
 
-def _delete_step(event: Mapping[str, Any]) -> bool:
-    """One step toward the job being gone; True once it is (or was never ours)."""
+def _delete_step(event: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+    """One step toward the job being gone: (True once it is, or was never ours; the job read)."""
+    job: dict[str, Any] | None = None
     try:
         arn = _job_arn_for_delete(event["PhysicalResourceId"])
         job = cleanrooms_ml.get_job(arn) if arn else None
         if arn is None or job is None:
-            return True
+            return True, job
         if not job_identity.is_owned_by(
             job.get("tags") or {}, event["StackId"], event["LogicalResourceId"]
         ):
             logger.warning("Not deleting %s: its ownership tag does not name this resource", arn)
-            return True
+            return True, job
         if job["status"] in _DELETING:
-            return False
+            return False, job
         cleanrooms_ml.client().delete_audience_generation_job(audienceGenerationJobArn=arn)
         logger.info("Deleting job %s (was %s)", arn, job["status"])
-        return False
+        return False, job
     except (ClientError, BotoCoreError) as error:
         code = cleanrooms_ml.error_code(error)
         if code == cleanrooms_ml.NOT_FOUND:
-            return True
+            return True, job
         if code == cleanrooms_ml.CONFLICT or cleanrooms_ml.is_transient(error):
             logger.info("Delete must wait: %s", code)
-            return False
+            return False, job
         raise HandlerError(
             f"Deleting job {event['PhysicalResourceId']} failed: {code}: "
             f"{cleanrooms_ml.error_message(error)}"
@@ -290,17 +320,65 @@ def _job_arn_for_delete(physical_id: str) -> str | None:
     return cleanrooms_ml.find_job_arn(name) if name else None
 
 
-def _last_delete_status(event: Mapping[str, Any]) -> str:
-    arn = _transient_as_none(_job_arn_for_delete, event["PhysicalResourceId"])
-    job = _transient_as_none(cleanrooms_ml.get_job, arn) if arn else None
+def _describe(job: Mapping[str, Any] | None) -> str:
     if job is None:
-        return "unknown"
+        return "unknown (the service did not answer)"
     details = job.get("statusDetails") or {}
     return " ".join(
         str(part)
         for part in (job["status"], details.get("statusCode"), details.get("message"))
         if part
     )
+
+
+def _leftover_of(event: Mapping[str, Any], failed: Mapping[str, Any]) -> dict[str, Any]:
+    """How to recognise a job started from the ``failed`` properties of a replacement."""
+    return {
+        "config": configuration_digest(failed, event["StackId"]),
+        "name": failed.get("Name"),
+        "prefix": job_identity.generated_name_prefix(event["StackId"], event["LogicalResourceId"]),
+    }
+
+
+def _sweep_step(event: Mapping[str, Any], sweep: Mapping[str, Any]) -> bool:
+    """Delete what a failed replacement left; True once nothing of it is left but going jobs.
+
+    Best effort: a rollback must not fail over it, so at the deadline the caller moves on and the
+    job's ARN stays in the log.
+    """
+    current = event["PhysicalResourceId"]
+
+    def candidate(name: str) -> bool:
+        return name == sweep.get("name") or name.startswith(str(sweep["prefix"]))
+
+    done = True
+    try:
+        for arn in cleanrooms_ml.find_job_arns(candidate):
+            job = None if arn == current else cleanrooms_ml.get_job(arn)
+            tags = (job or {}).get("tags") or {}
+            if (
+                job is None
+                or job["status"] in _DELETING
+                or not job_identity.is_owned_by(tags, event["StackId"], event["LogicalResourceId"])
+                or job_identity.configuration_of(tags) != sweep["config"]
+            ):
+                continue
+            done = False
+            try:
+                cleanrooms_ml.client().delete_audience_generation_job(audienceGenerationJobArn=arn)
+                logger.info("Removing job %s, left by the failed replacement", arn)
+            except ClientError as error:
+                logger.warning(
+                    "Job %s, left by the failed replacement, must wait: %s",
+                    arn,
+                    cleanrooms_ml.error_code(error),
+                )
+    except (ClientError, BotoCoreError) as error:
+        logger.warning(
+            "Looking for jobs a failed replacement left failed: %s", cleanrooms_ml.error_code(error)
+        )
+        return False
+    return done
 
 
 def _apply_tags(arn: str, declared: Mapping[str, str], desired: Mapping[str, str]) -> bool:
@@ -325,7 +403,7 @@ def _apply_tags(arn: str, declared: Mapping[str, str], desired: Mapping[str, str
 
 def _started_from(event: Mapping[str, Any], arn: str, raw: Mapping[str, Any]) -> bool:
     """Whether the job at ``arn`` was started by this resource from exactly these properties."""
-    job = cleanrooms_ml.get_job(arn)
+    job = _patiently(cleanrooms_ml.get_job, arn, what=f"Reading job {arn}")
     if job is None:
         return False
     tags = job.get("tags") or {}
@@ -357,13 +435,18 @@ def _fail(
     event: Mapping[str, Any], state: Mapping[str, Any], message: str, *, arn: str | None = None
 ) -> NoReturn:
     if state.get("replacing") and arn:
-        # CloudFormation keeps the old job after a failed replacement and never deletes this one.
-        logger.info("Removing the failed replacement job %s", arn)
-        _transient_as_none(
-            lambda: cleanrooms_ml.client().delete_audience_generation_job(
-                audienceGenerationJobArn=arn
+        # CloudFormation keeps the old job after a failed replacement and sends no Delete for
+        # this one. If it cannot go now (still being created, throttled), the rollback Update
+        # sweeps it up (see ``_sweep_step``).
+        try:
+            cleanrooms_ml.client().delete_audience_generation_job(audienceGenerationJobArn=arn)
+            logger.info("Removing the failed replacement job %s", arn)
+        except (ClientError, BotoCoreError) as error:
+            logger.warning(
+                "The failed replacement job %s cannot be removed now (%s): the rollback will",
+                arn,
+                cleanrooms_ml.error_code(error),
             )
-        )
     raise HandlerError(message)
 
 
@@ -403,22 +486,27 @@ def _lenient_wait_timeout(raw: Mapping[str, Any]) -> int:
         return DEFAULT_WAIT_TIMEOUT_SECONDS
 
 
-def _transient_as_none(call: Any, *args: Any) -> Any:
-    """``call(*args)``, or None when it failed in a way that may pass (the caller polls again)."""
-    try:
-        return call(*args)
-    except (ClientError, BotoCoreError) as error:
-        if cleanrooms_ml.is_transient(error):
-            return None
-        raise HandlerError(
-            f"{cleanrooms_ml.error_code(error)}: {cleanrooms_ml.error_message(error)}"
-        ) from error
+def _patiently(call: Any, *args: Any, what: str) -> Any:
+    """``call(*args)``, retried while the service throttles (beyond botocore's own retries)."""
+    for delay in (*PATIENCE_SECONDS, None):
+        try:
+            return call(*args)
+        except (ClientError, BotoCoreError) as error:
+            if delay is None or not cleanrooms_ml.is_transient(error):
+                raise HandlerError(
+                    f"{what} failed: {cleanrooms_ml.error_code(error)}: "
+                    f"{cleanrooms_ml.error_message(error)}"
+                ) from error
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _reason(error: Exception) -> str:
-    """The message, cut to fit: the framework wraps it, and CloudFormation takes 4096 bytes."""
-    text = str(error)
-    return text if len(text) <= MAX_REASON_LENGTH else text[: MAX_REASON_LENGTH - 3] + "..."
+    """The message, cut to 1000 UTF-8 bytes: the framework wraps it, CloudFormation takes 4096."""
+    data = str(error).encode()
+    if len(data) <= MAX_REASON_LENGTH:
+        return data.decode()
+    return data[: MAX_REASON_LENGTH - 3].decode(errors="ignore") + "..."
 
 
 def _log_event(entry: str, event: Mapping[str, Any]) -> None:

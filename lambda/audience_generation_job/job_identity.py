@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from job_properties import JOB_ARN_PATTERN, OWNER_TAG_KEY
 
 MAX_NAME_LENGTH = 63
+_DIGEST_LENGTH = 12
 PENDING_PREFIX = "cdk-cleanrooms-ml:pending-start:"
 """Physical id of a job whose Start is still owed (quota full, throttled): it carries the name."""
 
@@ -25,10 +26,16 @@ def generated_name(stack_id: str, logical_id: str, request_id: str) -> str:
     ``<stack name>-<logical id>-<digest>`` cut to 63 characters; the digest covers the full stack id
     (which holds the Region and a UUID), the logical id and the request id.
     """
-    stack_name = _stack_name(stack_id)
-    digest = hashlib.sha256(f"{stack_id}\n{logical_id}\n{request_id}".encode()).hexdigest()[:12]
-    readable = f"{stack_name}-{logical_id}"[: MAX_NAME_LENGTH - len(digest) - 1]
-    return f"{readable}-{digest}"
+    digest = hashlib.sha256(f"{stack_id}\n{logical_id}\n{request_id}".encode()).hexdigest()[
+        :_DIGEST_LENGTH
+    ]
+    return generated_name_prefix(stack_id, logical_id) + digest
+
+
+def generated_name_prefix(stack_id: str, logical_id: str) -> str:
+    """What every name generated for this stack resource starts with."""
+    readable = f"{_stack_name(stack_id)}-{logical_id}"[: MAX_NAME_LENGTH - _DIGEST_LENGTH - 1]
+    return f"{readable}-"
 
 
 def owner_tag(stack_id: str, logical_id: str, configuration: str) -> dict[str, str]:
