@@ -8,9 +8,10 @@ export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := $(CURDIR)/node_modules/.bin/cdk
 
-.PHONY: install synth test lint clean
+.PHONY: install synth test lint integ-snapshot clean
 
-install: $(VENV)/.installed $(VENV)/nag2/.installed $(VENV)/boto134/.installed node_modules/.installed
+install: $(VENV)/.installed $(VENV)/nag2/.installed $(VENV)/boto134/.installed \
+	$(VENV)/cdk257/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,13 @@ $(VENV)/nag2/.installed: $(VENV)/.installed
 # The boto3 of an older Lambda Python runtime, which lacks the SQL seed members.
 $(VENV)/boto134/.installed: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --target $(VENV)/boto134 boto3==1.34.4 botocore==1.34.4
+	touch $@
+
+# The oldest aws-cdk-lib the library supports, which is also the newest whose cloud assembly
+# (schema 53) the latest integ-runner reads: the integration snapshot is made and checked with it.
+$(VENV)/cdk257/.installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --target $(VENV)/cdk257 \
+		aws-cdk-lib==2.257.0 aws-cdk.integ-tests-alpha==2.257.0a0
 	touch $@
 
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed
@@ -45,6 +53,13 @@ lint: install
 	$(BIN)/ruff check constructs lambda tests app.py
 	$(BIN)/ruff format --check constructs lambda tests app.py
 	$(BIN)/mypy constructs/cdk_cleanrooms_ml lambda/audience_generation_job tests app.py
+
+## Refresh the integration snapshot after an intended template change (synth only, no deploy).
+integ-snapshot: install
+	PYTHONPATH=$(CURDIR)/$(VENV)/cdk257 $(CURDIR)/node_modules/.bin/integ-runner \
+		--directory tests/integ --language python --app "python {filePath}" \
+		--update-on-failed --dry-run --parallel-regions us-east-1
+	rm -rf tests/integ/*.snapshot/asset.* tests/integ/cdk-integ.out.*
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out dist build

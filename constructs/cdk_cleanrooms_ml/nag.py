@@ -34,6 +34,13 @@ def acknowledge(
     )
     validations = cdk.Validations.of(resource)
     for finding in findings or [""]:
-        validations.acknowledge(
-            cdk.Acknowledgment(id=f"{rule}[{finding}]" if finding else rule, reason=reason)
-        )
+        try:
+            validations.acknowledge(
+                cdk.Acknowledgment(id=f"{rule}[{finding}]" if finding else rule, reason=reason)
+            )
+        except RuntimeError as error:
+            # aws-cdk-lib before 2.275 refuses a finding id with '::' in it past the prefix, as
+            # in '<AWS::Region>': there only the whole rule can be acknowledged on the resource.
+            if "InvalidValidationId" not in str(error):
+                raise
+            validations.acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
