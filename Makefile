@@ -54,12 +54,24 @@ lint: install
 	$(BIN)/ruff format --check constructs lambda tests app.py
 	$(BIN)/mypy constructs/cdk_cleanrooms_ml lambda/audience_generation_job tests app.py
 
+# Construct creation stacks hold the jsii runtime's temporary paths: not for a committed snapshot.
+define DROP_CREATION_STACKS
+import json, sys
+for path in sys.argv[1:]:
+    metadata = json.load(open(path))
+    kept = {key: [e for e in entries if e.get("type") != "aws:cdk:creationStack"]
+            for key, entries in metadata.items()}
+    json.dump(kept, open(path, "w"), indent=2)
+endef
+export DROP_CREATION_STACKS
+
 ## Refresh the integration snapshot after an intended template change (synth only, no deploy).
 integ-snapshot: install
 	PYTHONPATH=$(CURDIR)/$(VENV)/cdk257 $(CURDIR)/node_modules/.bin/integ-runner \
 		--directory tests/integ --language python --app "python {filePath}" \
 		--update-on-failed --dry-run --parallel-regions us-east-1
 	rm -rf tests/integ/*.snapshot/asset.* tests/integ/cdk-integ.out.*
+	$(BIN)/python -c "$$DROP_CREATION_STACKS" tests/integ/*.snapshot/*.metadata.json
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out dist build

@@ -14,7 +14,7 @@ from aws_cdk.integ_tests_alpha import ExpectedResult, IntegTest
 
 from cdk_cleanrooms_ml import AudienceGenerationJob, SeedAudience
 
-app = cdk.App()
+app = cdk.App(stack_traces=False)  # no machine paths in the committed snapshot
 context = app.node.try_get_context
 stack = cdk.Stack(app, "CleanRoomsMLAudienceGenerationJobInteg")
 job = AudienceGenerationJob(
