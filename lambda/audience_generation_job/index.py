@@ -41,6 +41,8 @@ logging.getLogger("botocore").setLevel(logging.WARNING)
 MAX_REASON_LENGTH = 1000
 """CloudFormation rejects a response over 4096 bytes; the framework adds the reason and more."""
 
+SETTLE_GRACE_SECONDS = 30.0
+"""After its deadline a Delete may settle this long; the framework's own limit is a minute off."""
 PATIENCE_SECONDS = (1.0, 2.0, 4.0)
 """Waits between retries of a read ``on_event`` cannot decide without (botocore retries first)."""
 
@@ -270,19 +272,25 @@ def _await_tags(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str,
 
 
 def _await_delete(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str, Any]:
-    done, job = _delete_step(event)
+    deadline = float(state["deadline"])
+    past_deadline = time.time() >= deadline
+    # Past the deadline no new Delete is sent; one in flight may settle (into DELETE_FAILED and
+    # its reason, say) for a short grace, so the failure reports how the last attempt ended.
+    done, job = _delete_step(event, send_delete=not past_deadline)
     if done:
         return {"IsComplete": True}
-    _check_deadline(
-        event,
-        state,
-        f"Job {event['PhysicalResourceId']} was not deleted before the wait timed out; "
-        f"its last state: {_describe(job)}. Delete it by hand, then retry.",
-    )
+    settling = job is not None and job["status"] in _DELETING
+    if past_deadline and not (settling and time.time() < deadline + SETTLE_GRACE_SECONDS):
+        raise HandlerError(
+            f"Job {event['PhysicalResourceId']} was not deleted before the wait timed out; "
+            f"its last state: {_describe(job)}. Delete it by hand, then retry."
+        )
     return {"IsComplete": False}
 
 
-def _delete_step(event: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+def _delete_step(
+    event: Mapping[str, Any], *, send_delete: bool = True
+) -> tuple[bool, dict[str, Any] | None]:
     """One step toward the job being gone: (True once it is, or was never ours; the job read)."""
     job: dict[str, Any] | None = None
     try:
@@ -295,7 +303,7 @@ def _delete_step(event: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]
         ):
             logger.warning("Not deleting %s: its ownership tag does not name this resource", arn)
             return True, job
-        if job["status"] in _DELETING:
+        if job["status"] in _DELETING or not send_delete:
             return False, job
         cleanrooms_ml.client().delete_audience_generation_job(audienceGenerationJobArn=arn)
         logger.info("Deleting job %s (was %s)", arn, job["status"])
