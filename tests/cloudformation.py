@@ -84,47 +84,57 @@ class ProviderFramework:
     sleep: Callable[[float], None] = time.sleep
 
     def deliver(self, event: dict[str, Any]) -> Response:
+        """The whole operation: ``on_event``, then ``is_complete`` until it is done."""
+        begun = self.begin(event)
+        if isinstance(begun, Response):
+            return begun
+        deadline = time.monotonic() + self.total_timeout
+        polls = 0
+        while True:
+            polls += 1
+            response = self.poll(begun, polls, timed_out=time.monotonic() >= deadline)
+            if response is not None:
+                return response
+            self.sleep(self.query_interval)
+
+    def begin(self, event: Mapping[str, Any]) -> Response | dict[str, Any]:
+        """``on_event``: the answer when there is one already, else the event to poll with."""
         event = {**event, "ResponseURL": RESPONSE_URL}
         if event["RequestType"] == "Delete" and event.get("PhysicalResourceId") == (
             CREATE_FAILED_MARKER
         ):
-            return self._respond("SUCCESS", event)
+            return self.respond("SUCCESS", event)
         try:
             result = self.handler.on_event(copy.deepcopy(event), None) or {}
         except Exception as error:
             failed = dict(event)
             if not failed.get("PhysicalResourceId"):
                 failed["PhysicalResourceId"] = CREATE_FAILED_MARKER
-            return self._respond("FAILED", failed, reason=str(error))
+            return self.respond("FAILED", failed, reason=str(error))
         physical_id = result.get("PhysicalResourceId") or self._default_physical_id(event)
         if event["RequestType"] == "Delete" and physical_id != event["PhysicalResourceId"]:
-            return self._respond("FAILED", event, reason="DELETE: cannot change the physical id")
-        resource_event = {**event, **result, "PhysicalResourceId": physical_id}
-        return self._wait(resource_event)
+            return self.respond("FAILED", event, reason="DELETE: cannot change the physical id")
+        return {**event, **result, "PhysicalResourceId": physical_id}
 
-    def _wait(self, event: dict[str, Any]) -> Response:
-        deadline = time.monotonic() + self.total_timeout
-        polls = 0
-        while True:
-            polls += 1
-            try:
-                result = self.handler.is_complete(copy.deepcopy(event), None)
-            except Exception as error:
-                return self._respond("FAILED", event, reason=str(error), polls=polls)
-            if result.get("IsComplete"):
-                final = {
-                    **event,
-                    **result,
-                    "Data": {**(event.get("Data") or {}), **(result.get("Data") or {})},
-                }
-                return self._respond("SUCCESS", final, polls=polls)
-            if result.get("Data"):
-                return self._respond(
-                    "FAILED", event, reason='"Data" is not allowed if "IsComplete" is "False"'
-                )
-            if time.monotonic() >= deadline:
-                return self._respond("FAILED", event, reason="Operation timed out", polls=polls)
-            self.sleep(self.query_interval)
+    def poll(self, event: Mapping[str, Any], polls: int, *, timed_out: bool) -> Response | None:
+        """One ``is_complete`` with the event ``begin`` made; None: not done yet."""
+        try:
+            result = self.handler.is_complete(copy.deepcopy(dict(event)), None)
+        except Exception as error:
+            return self.respond("FAILED", event, reason=str(error), polls=polls)
+        if result.get("IsComplete"):
+            final = {
+                **event,
+                **result,
+                "Data": {**(event.get("Data") or {}), **(result.get("Data") or {})},
+            }
+            return self.respond("SUCCESS", final, polls=polls)
+        if result.get("Data"):
+            reason = '"Data" is not allowed if "IsComplete" is "False"'
+            return self.respond("FAILED", event, reason=reason, polls=polls)
+        if timed_out:
+            return self.respond("FAILED", event, reason="Operation timed out", polls=polls)
+        return None
 
     @staticmethod
     def _default_physical_id(event: Mapping[str, Any]) -> str:
@@ -133,7 +143,7 @@ class ProviderFramework:
         return str(event["PhysicalResourceId"])
 
     @staticmethod
-    def _respond(
+    def respond(
         status: str, event: Mapping[str, Any], reason: str = "", polls: int = 0
     ) -> Response:
         full_reason = f"Error: {reason}{_FRAMEWORK_REASON_SUFFIX}" if reason else status

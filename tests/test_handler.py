@@ -328,26 +328,6 @@ def test_bad_input_fails_before_any_api_call(
     assert endpoint.calls == []
 
 
-def test_more_jobs_than_the_quota_are_all_created(
-    stack: Stack, endpoint: CleanRoomsMLEndpoint
-) -> None:
-    endpoint.quota = 2
-    events = [stack.event("Create", f"Job{i}", properties(endpoint)) for i in range(5)]
-
-    # CloudFormation creates them in parallel: every Start happens before any job is ACTIVE.
-    first_results = [index.on_event(event) for event in events]
-    pending = [r for r in first_results if not is_job_arn(r["PhysicalResourceId"])]
-    responses = [
-        stack.framework._wait({**event, **result, "ResponseURL": RESPONSE_URL})
-        for event, result in zip(events, first_results, strict=True)
-    ]
-
-    assert len(pending) == 3, "only two fit the quota at first"
-    assert all(response.ok for response in responses), [r.reason for r in responses]
-    assert all(is_job_arn(response.physical_id) for response in responses)
-    assert len(endpoint.live_jobs()) == 5
-
-
 def test_logs_hold_no_sql_no_parameters_and_no_response_url(
     stack: Stack, endpoint: CleanRoomsMLEndpoint, caplog: pytest.LogCaptureFixture
 ) -> None:

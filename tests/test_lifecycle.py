@@ -13,30 +13,26 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-import botocore.retries.standard
 import cleanrooms_ml
 import index
 import pytest
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint, Fault
 from cloudformation import (
-    _FRAMEWORK_REASON_SUFFIX,
     CREATE_FAILED_MARKER,
-    MAX_RESPONSE_BYTES,
     RESPONSE_URL,
     ProviderFramework,
     Response,
-    ResponseTooLarge,
     Stack,
 )
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from job_identity import is_job_arn, pending_id, pending_name
+from local_endpoint import local_endpoint
 from test_handler import ROLE, SQL, SQL_PARAMETER, properties, sql_seed
 
 START = "StartAudienceGenerationJob"
@@ -51,42 +47,6 @@ KB10 = 10 * 1024
 
 
 # --------------------------------------------------------------------------------- helpers
-
-
-def _no_delay(self: object, context: object) -> float:
-    return 0.0
-
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """botocore's standard retries sleep up to 1 s, 2 s...: drop the sleep, keep the counting."""
-    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", _no_delay)
-
-
-@contextmanager
-def local_endpoint(**options: Any) -> Iterator[CleanRoomsMLEndpoint]:
-    """What the ``endpoint`` fixture does, usable once per hypothesis example."""
-    with pytest.MonkeyPatch.context() as patch, CleanRoomsMLEndpoint(**options) as local:
-        for name, value in {
-            "AWS_ENDPOINT_URL_CLEANROOMSML": local.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_RETRY_MODE": "standard",
-            "AWS_MAX_ATTEMPTS": "3",
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }.items():
-            patch.setenv(name, value)
-        patch.delenv("AWS_PROFILE", raising=False)
-        patch.delenv("AWS_SESSION_TOKEN", raising=False)
-        patch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", _no_delay)
-        cleanrooms_ml.client.cache_clear()
-        try:
-            yield local
-        finally:
-            cleanrooms_ml.client.cache_clear()
 
 
 class StrictHandler(ModuleType):
@@ -117,25 +77,6 @@ class StrictHandler(ModuleType):
             raise
 
 
-def respond_as_node(
-    status: str, event: Mapping[str, Any], reason: str = "", polls: int = 0
-) -> Response:
-    """The framework's response, sized as Node sends it: UTF-8 JSON, non-ASCII unescaped."""
-    body = {
-        "Status": status,
-        "Reason": f"Error: {reason}{_FRAMEWORK_REASON_SUFFIX}" if reason else status,
-        "StackId": event["StackId"],
-        "RequestId": event["RequestId"],
-        "PhysicalResourceId": event.get("PhysicalResourceId"),
-        "LogicalResourceId": event["LogicalResourceId"],
-        "Data": event.get("Data") or {},
-    }
-    size = len(json.dumps(body, ensure_ascii=False).encode())
-    if size > MAX_RESPONSE_BYTES:
-        raise ResponseTooLarge(f"response of {size} bytes")
-    return Response(status, str(event.get("PhysicalResourceId")), dict(body["Data"]), reason, polls)
-
-
 def deliver_in_parallel(
     handler: ModuleType,
     events: Sequence[Mapping[str, Any]],
@@ -150,46 +91,25 @@ def deliver_in_parallel(
     physical id known so far (the CREATE_FAILED marker if none), ``IsComplete`` into SUCCESS with
     the Data of both calls.
     """
+    framework = ProviderFramework(handler)
     responses: dict[int, Response] = {}
     waiting: dict[int, dict[str, Any]] = {}
-    polls: dict[int, int] = {}
     for position, raw in enumerate(events):
-        event = {**raw, "ResponseURL": RESPONSE_URL}
-        try:
-            result = handler.on_event(copy.deepcopy(event), None) or {}
-        except Exception as error:
-            failed = dict(event)
-            if not failed.get("PhysicalResourceId"):
-                failed["PhysicalResourceId"] = CREATE_FAILED_MARKER
-            responses[position] = respond_as_node("FAILED", failed, str(error))
-            continue
-        default_id = event[
-            "RequestId" if event["RequestType"] == "Create" else "PhysicalResourceId"
-        ]
-        physical_id = result.get("PhysicalResourceId") or default_id
-        waiting[position] = {**event, **result, "PhysicalResourceId": physical_id}
-        polls[position] = 0
+        begun = framework.begin(raw)
+        if isinstance(begun, Response):
+            responses[position] = begun
+        else:
+            waiting[position] = begun
     deadline = time.monotonic() + total_timeout
+    polls = 0
     while waiting:
-        for position, event in list(waiting.items()):
-            polls[position] += 1
-            try:
-                result = handler.is_complete(copy.deepcopy(event), None)
-            except Exception as error:
-                responses[position] = respond_as_node("FAILED", event, str(error), polls[position])
-            else:
-                if result.get("IsComplete"):
-                    data = {**(event.get("Data") or {}), **(result.get("Data") or {})}
-                    final = {**event, **result, "Data": data}
-                    responses[position] = respond_as_node("SUCCESS", final, polls=polls[position])
-                elif result.get("Data"):
-                    reason = '"Data" is not allowed if "IsComplete" is "False"'
-                    responses[position] = respond_as_node("FAILED", event, reason)
-                elif time.monotonic() >= deadline:
-                    responses[position] = respond_as_node("FAILED", event, "Operation timed out")
-                else:
-                    continue
-            del waiting[position]
+        polls += 1
+        for position, resource_event in list(waiting.items()):
+            timed_out = time.monotonic() >= deadline
+            response = framework.poll(resource_event, polls, timed_out=timed_out)
+            if response is not None:
+                responses[position] = response
+                del waiting[position]
         if waiting:
             time.sleep(query_interval)
     return [responses[position] for position in range(len(events))]
