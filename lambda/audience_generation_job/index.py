@@ -27,6 +27,7 @@ from job_properties import (
     JobProperties,
     check_request,
     configuration_digest,
+    job_defining_changes,
     parse_properties,
     parse_tags,
     replaces_job,
@@ -100,11 +101,9 @@ def on_update(event: Mapping[str, Any]) -> dict[str, Any]:
             state["sweep"] = _leftover_of(event, old)
         return {"PhysicalResourceId": physical_id, "HandlerState": state}
     if props.name is not None and props.name == old.get("Name"):
-        changed = sorted(
-            key for key in set(old) | set(new) if old.get(key) != new.get(key) and key != "Tags"
-        )
+        changed = ", ".join(job_defining_changes(old, new))
         raise HandlerError(
-            f"Name: changing {', '.join(changed)} needs a new job, and job names are unique per "
+            f"Name: changing {changed} needs a new job, and job names are unique per "
             f"account, so the new job cannot reuse Name {props.name!r}. Change Name as well, or "
             "remove it to let the handler generate a unique name."
         )

@@ -159,7 +159,13 @@ def check_request(
 
 def replaces_job(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Whether going from ``old`` to ``new`` properties needs a new job (the API has no update)."""
-    return _job_defining(old) != _job_defining(new)
+    return bool(job_defining_changes(old, new))
+
+
+def job_defining_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The properties whose change needs a new job, sorted."""
+    before, after = _job_defining(old), _job_defining(new)
+    return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
 
 
 def configuration_digest(raw: Mapping[str, Any], stack_id: str) -> str:
