@@ -18,6 +18,7 @@ from cdk_cleanrooms_ml import (
     SeedAudience,
     WorkerComputeType,
 )
+from cdk_cleanrooms_ml.provider import SERVICE_TIMEOUT_SECONDS
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
 MODEL = "arn:aws:cleanrooms-ml:us-east-1:111122223333:configured-audience-model/model-1"
@@ -75,8 +76,8 @@ def test_s3_seed_renders_the_api_request_in_pascal_case() -> None:
         "DataSource": {"S3Uri": "s3://seed-bucket/seed/"},
         "RoleArn": ROLE_ARN,
     }
-    assert properties["WaitForCompletion"] is True
-    assert properties["ServiceTimeout"] == "3600"
+    assert "WaitForCompletion" not in properties, "the handler waits unless told otherwise"
+    assert "ServiceTimeout" not in properties, "CloudFormation's default, 3600 s, its maximum"
     assert "Name" not in properties, "a generated name is the handler's, not the template's"
     assert "Tags" not in properties
 
@@ -273,8 +274,10 @@ def test_provider_waits_fit_inside_the_service_timeout() -> None:
     ]
     framework_budget = retry["IntervalSeconds"] * retry["MaxAttempts"]
     properties = job_properties(template)
+    service_timeout = int(properties.get("ServiceTimeout", SERVICE_TIMEOUT_SECONDS))
 
-    assert framework_budget <= int(properties["ServiceTimeout"]) <= 3600
+    assert service_timeout == 3600
+    assert framework_budget <= service_timeout
     assert properties["WaitTimeoutSeconds"] + retry["IntervalSeconds"] < framework_budget
 
 

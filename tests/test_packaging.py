@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint
 
-from cdk_cleanrooms_ml.provider import handler_asset_dir
+from cdk_cleanrooms_ml.handler_asset import handler_asset_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDLER = ROOT / "lambda" / "audience_generation_job"

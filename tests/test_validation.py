@@ -90,7 +90,7 @@ def test_reserved_tag_keys_fail_at_synth() -> None:
     stack = cdk.Stack(app, "Jobs")
     job(stack, tags={"aws:owner": "me"})
 
-    with pytest.raises(Exception, match=r"\[Jobs/Job\] tags\[0\]\.Key: the prefix 'aws:'"):
+    with pytest.raises(Exception, match=r"Jobs/Job: tags\[0\]\.Key: the prefix 'aws:'"):
         app.synth()
 
 
@@ -101,7 +101,7 @@ def test_too_many_tags_counting_tags_of_fail_at_synth() -> None:
     for i in range(10):
         cdk.Tags.of(app).add(f"app{i}", "a")
 
-    with pytest.raises(Exception, match=r"tags: at most 49 tags .* got 50"):
+    with pytest.raises(Exception, match=r"Jobs/Job: tags: at most 49 tags .* got 50"):
         app.synth()
 
 

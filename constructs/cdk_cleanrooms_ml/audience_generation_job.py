@@ -13,20 +13,18 @@ from aws_cdk import (
     ITaggableV2,
     RemovalPolicy,
     Resource,
-    Stack,
     TagManager,
     TagType,
 )
 from aws_cdk import aws_iam as iam
-from constructs import Construct, IValidation
+from constructs import Construct
 
 from cdk_cleanrooms_ml.provider import (
     MAX_WAIT_TIMEOUT,
-    SERVICE_TIMEOUT,
     AudienceGenerationJobProvider,
 )
 from cdk_cleanrooms_ml.seed_audience import SeedAudience
-from cdk_cleanrooms_ml.validation import check_job, tag_problems
+from cdk_cleanrooms_ml.validation import check_job
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
 READ_ACTIONS = ("cleanrooms-ml:GetAudienceGenerationJob", "cleanrooms-ml:ListTagsForResource")
@@ -138,10 +136,10 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
         provider = AudienceGenerationJobProvider.of(self)
         provider.allow(configured_audience_model_arn, seed.role_arn)
 
+        # Every call into aws-cdk-lib is a round trip to Node: per job they are kept to the few
+        # that make the resource (see bench/RESULTS.md); the rest is per stack, on the provider.
         self._tag_manager = TagManager(
-            TagType.KEY_VALUE,
-            RESOURCE_TYPE,
-            {**Stack.of(self).tags.tag_values(), **(tags or {})},
+            TagType.KEY_VALUE, RESOURCE_TYPE, {**provider.stack_tags, **(tags or {})}
         )
         optional: dict[str, Any] = {
             "Name": name,
@@ -149,16 +147,19 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
             "Description": description,
             "IncludeSeedInOutput": include_seed_in_output,
             "WaitTimeoutSeconds": wait_seconds,
+            # The handler waits unless told otherwise.
+            "WaitForCompletion": None if wait_for_completion else False,
         }
         properties: dict[str, Any] = {
             "ConfiguredAudienceModelArn": configured_audience_model_arn,
             "SeedAudience": seed.properties,
             **{key: value for key, value in optional.items() if value is not None},
-            "WaitForCompletion": wait_for_completion,
             "Tags": self._tag_manager.rendered_tags,
         }
         check_job(properties)
-        self.node.add_validation(_TagRules(self._tag_manager))
+        provider.check_tags_at_synth(self, self._tag_manager)
+        # ServiceTimeout is left at CloudFormation's default, 3600 s, its maximum: the provider
+        # framework's own limit (55 minutes) fits inside it.
         self._resource = CustomResource(
             self,
             "Resource",
@@ -166,10 +167,9 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
             resource_type=RESOURCE_TYPE,
             properties=properties,
             removal_policy=removal_policy,
-            service_timeout=SERVICE_TIMEOUT,
         )
-        self._arn = self._resource.get_att_string("AudienceGenerationJobArn")
-        self._name = self._resource.get_att_string("Name")
+        self._arn: str | None = None
+        self._name: str | None = None
 
     @staticmethod
     def from_audience_generation_job_arn(
@@ -181,28 +181,21 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
     @property
     def audience_generation_job_arn(self) -> str:
         """The job's ARN (a token: ``Fn::GetAtt`` on the custom resource)."""
+        if self._arn is None:
+            self._arn = self._resource.get_att_string("AudienceGenerationJobArn")
         return self._arn
 
     @property
     def audience_generation_job_name(self) -> str:
         """The job's name, given or generated (a token)."""
+        if self._name is None:
+            self._name = self._resource.get_att_string("Name")
         return self._name
 
     @property
     def cdk_tag_manager(self) -> TagManager:
         """Tag manager through which ``Tags.of(...)`` reaches the job."""
         return self._tag_manager
-
-
-@jsii.implements(IValidation)
-class _TagRules:
-    """Checked at synth, once ``Tags.of(...)`` aspects have set every tag."""
-
-    def __init__(self, tag_manager: TagManager) -> None:
-        self._tag_manager = tag_manager
-
-    def validate(self) -> list[str]:
-        return tag_problems(self._tag_manager.tag_values())
 
 
 def _wait_timeout_seconds(wait_timeout: Duration | None) -> int | None:

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import cast
 
-from aws_cdk import CfnElement, CfnResource, Duration, Stack
+import jsii
+from aws_cdk import CfnElement, CfnResource, Duration, Stack, TagManager
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
-from constructs import Construct, IConstruct
+from constructs import Construct, IConstruct, IValidation
 
+from cdk_cleanrooms_ml.handler_asset import handler_asset_dir
 from cdk_cleanrooms_ml.nag import acknowledge
+from cdk_cleanrooms_ml.validation import tag_problems
 
 QUERY_INTERVAL = Duration.seconds(30)
 TOTAL_TIMEOUT = Duration.minutes(55)
 """The framework's own limit; the handler fails with the job's ARN before it (wait_timeout)."""
-SERVICE_TIMEOUT = Duration.seconds(3600)
-"""CloudFormation's limit for one custom resource operation, the most it allows."""
+SERVICE_TIMEOUT_SECONDS = 3600
+"""CloudFormation's default and maximum ServiceTimeout for one custom resource operation."""
 MAX_WAIT_TIMEOUT = Duration.seconds(TOTAL_TIMEOUT.to_seconds() - 2 * QUERY_INTERVAL.to_seconds())
 
-_ID = "CleanRoomsMLAudienceGenerationJobProvider"
+_ID = "CleanRoomsMLJobProvider"  # short: every job's ServiceToken names a resource under it
+_CACHE_ATTRIBUTE = "_cdk_cleanrooms_ml_provider"
 _JOB_ACTIONS = [
     "cleanrooms-ml:GetAudienceGenerationJob",
     "cleanrooms-ml:DeleteAudienceGenerationJob",
@@ -31,14 +34,6 @@ _JOB_ACTIONS = [
 ]
 
 
-def handler_asset_dir() -> Path:
-    """The handler folder: inside the installed wheel, else in the source tree."""
-    packaged = Path(__file__).parent / "_lambda" / "audience_generation_job"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "lambda" / "audience_generation_job"
-
-
 class AudienceGenerationJobProvider(Construct):
     """Handler functions, their role and log group, and the CDK Provider framework around them."""
 
@@ -46,14 +41,27 @@ class AudienceGenerationJobProvider(Construct):
     def of(scope: Construct) -> AudienceGenerationJobProvider:
         """The provider of ``scope``'s stack, created by the first job in that stack."""
         stack = Stack.of(scope)
+        # Kept on the stack's Python object too: a lookup through the construct tree costs jsii
+        # round trips for every job.
+        cached = getattr(stack, _CACHE_ATTRIBUTE, None)
+        if isinstance(cached, AudienceGenerationJobProvider):
+            return cached
         existing = stack.node.try_find_child(_ID)
-        if isinstance(existing, AudienceGenerationJobProvider):
-            return existing
-        return AudienceGenerationJobProvider(stack, _ID)
+        provider = (
+            existing
+            if isinstance(existing, AudienceGenerationJobProvider)
+            else AudienceGenerationJobProvider(stack, _ID)
+        )
+        setattr(stack, _CACHE_ATTRIBUTE, provider)
+        return provider
 
     def __init__(self, scope: Construct, id_: str) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
+        self.stack_tags: dict[str, str] = dict(stack.tags.tag_values())
+        """The stack's own tags, which jobs take with the lowest precedence."""
+        self._tag_managers: list[tuple[Construct, TagManager]] = []
+        self.node.add_validation(_JobTagRules(self._tag_managers))
         self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH)
         self.role = iam.Role(
             self,
@@ -208,6 +216,10 @@ class AudienceGenerationJobProvider(Construct):
             resource = cast(CfnResource, owner.node.default_child)
             resource.add_override("DependsOn", [stack.get_logical_id(policy)])
 
+    def check_tags_at_synth(self, job: Construct, tag_manager: TagManager) -> None:
+        """Check ``job``'s tags at synth, once ``Tags.of(...)`` has set them all."""
+        self._tag_managers.append((job, tag_manager))
+
     def allow(self, configured_audience_model_arn: str, seed_role_arn: str) -> None:
         """Let the handler start jobs of this model and pass this seed role to Clean Rooms ML."""
         if configured_audience_model_arn not in self._model_arns:
@@ -233,3 +245,18 @@ class AudienceGenerationJobProvider(Construct):
                 self.role.add_to_policy(self._pass_role_statement)
             else:
                 self._pass_role_statement.add_resources(seed_role_arn)
+
+
+@jsii.implements(IValidation)
+class _JobTagRules:
+    """The tag rules of every job in the stack: one validation, not one per job."""
+
+    def __init__(self, tag_managers: list[tuple[Construct, TagManager]]) -> None:
+        self._tag_managers = tag_managers
+
+    def validate(self) -> list[str]:
+        return [
+            f"{job.node.path}: {problem}"
+            for job, tag_manager in self._tag_managers
+            for problem in tag_problems(tag_manager.tag_values())
+        ]

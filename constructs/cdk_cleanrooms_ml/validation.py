@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from cdk_cleanrooms_ml.provider import handler_asset_dir
+from cdk_cleanrooms_ml.handler_asset import handler_asset_dir
 
 _MODEL = "models/cleanroomsml/2023-09-06/service-2.json.gz"
 # How CDK encodes a token in a string, a list and a number (see aws-cdk-lib's encoding.ts).

@@ -84,18 +84,24 @@ def get_job(arn: str) -> dict[str, Any] | None:
     return job
 
 
-def find_job_arn(name: str) -> str | None:
-    """The ARN of the job with this name (names are unique per account), or None."""
-    return next(iter(find_job_arns(lambda candidate: candidate == name)), None)
+def find_job_arn(name: str, configured_audience_model_arn: str | None = None) -> str | None:
+    """The ARN of the job with this name (names are unique per account), or None.
+
+    With ``configured_audience_model_arn`` only that model's jobs are listed: fewer pages, but
+    a job of another model holding the name is not found.
+    """
+    matches = find_job_arns(lambda candidate: candidate == name, configured_audience_model_arn)
+    return next(iter(matches), None)
 
 
-def find_job_arns(matches: Callable[[str], bool]) -> list[str]:
-    """The ARNs of the account's jobs whose names ``matches`` accepts."""
-    pages = (
-        client()
-        .get_paginator("list_audience_generation_jobs")
-        .paginate(PaginationConfig={"PageSize": 100})
-    )
+def find_job_arns(
+    matches: Callable[[str], bool], configured_audience_model_arn: str | None = None
+) -> list[str]:
+    """The ARNs of the account's jobs whose names ``matches`` accepts (of one model, if given)."""
+    parameters: dict[str, Any] = {"PaginationConfig": {"PageSize": 100}}
+    if configured_audience_model_arn:
+        parameters["configuredAudienceModelArn"] = configured_audience_model_arn
+    pages = client().get_paginator("list_audience_generation_jobs").paginate(**parameters)
     return [
         str(summary["audienceGenerationJobArn"])
         for page in pages

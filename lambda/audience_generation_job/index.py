@@ -155,7 +155,8 @@ def _start_or_adopt(event: Mapping[str, Any], request: Mapping[str, Any]) -> str
     except (ClientError, BotoCoreError) as error:
         code = cleanrooms_ml.error_code(error)
         if code == cleanrooms_ml.CONFLICT:
-            job = _find_own_job(event, name)
+            # Any job holding the name, of any model: a stranger's is a clear error.
+            job = _find_own_job(event, name, any_model=True)
             return str(job["audienceGenerationJobArn"]) if job else None
         if cleanrooms_ml.is_transient(error):
             logger.info("Start of job %r must wait: %s", name, code)
@@ -169,15 +170,19 @@ def _start_or_adopt(event: Mapping[str, Any], request: Mapping[str, Any]) -> str
     return arn
 
 
-def _find_own_job(event: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+def _find_own_job(
+    event: Mapping[str, Any], name: str, *, any_model: bool = False
+) -> dict[str, Any] | None:
     """The job named ``name`` if this resource started it from these properties.
 
     None when there is none, when it is being deleted (the name frees up), or when the service
     cannot answer now: a Start may have happened, so the lookup is left to the next poll rather
     than failing (a failure would lose the job). A job someone else started is a clear error.
+    Unless ``any_model``, only jobs of this job's model are listed (fewer pages per poll).
     """
+    model = None if any_model else event["ResourceProperties"].get("ConfiguredAudienceModelArn")
     try:
-        arn = cleanrooms_ml.find_job_arn(name)
+        arn = cleanrooms_ml.find_job_arn(name, model)
         job = cleanrooms_ml.get_job(arn) if arn else None
     except (ClientError, BotoCoreError) as error:
         logger.warning(
