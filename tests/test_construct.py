@@ -76,7 +76,7 @@ def test_s3_seed_renders_the_api_request_in_pascal_case() -> None:
         "DataSource": {"S3Uri": "s3://seed-bucket/seed/"},
         "RoleArn": ROLE_ARN,
     }
-    assert "WaitForCompletion" not in properties, "the handler waits unless told otherwise"
+    assert properties["WaitForCompletion"] is True
     assert "ServiceTimeout" not in properties, "CloudFormation's default, 3600 s, its maximum"
     assert "Name" not in properties, "a generated name is the handler's, not the template's"
     assert "Tags" not in properties

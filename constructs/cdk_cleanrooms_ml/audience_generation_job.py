@@ -147,13 +147,12 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
             "Description": description,
             "IncludeSeedInOutput": include_seed_in_output,
             "WaitTimeoutSeconds": wait_seconds,
-            # The handler waits unless told otherwise.
-            "WaitForCompletion": None if wait_for_completion else False,
         }
         properties: dict[str, Any] = {
             "ConfiguredAudienceModelArn": configured_audience_model_arn,
             "SeedAudience": seed.properties,
             **{key: value for key, value in optional.items() if value is not None},
+            "WaitForCompletion": wait_for_completion,
             "Tags": self._tag_manager.rendered_tags,
         }
         check_job(properties)
