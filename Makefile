@@ -8,7 +8,7 @@ export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := $(CURDIR)/node_modules/.bin/cdk
 
-.PHONY: install synth test lint integ-snapshot clean
+.PHONY: install synth test lint integ-snapshot bench clean
 
 install: $(VENV)/.installed $(VENV)/nag2/.installed $(VENV)/boto134/.installed \
 	$(VENV)/cdk257/.installed node_modules/.installed
@@ -50,9 +50,9 @@ test: install lint
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check constructs lambda tests app.py
-	$(BIN)/ruff format --check constructs lambda tests app.py
-	$(BIN)/mypy constructs/cdk_cleanrooms_ml lambda/audience_generation_job tests app.py
+	$(BIN)/ruff check constructs lambda tests bench app.py
+	$(BIN)/ruff format --check constructs lambda tests bench app.py
+	$(BIN)/mypy constructs/cdk_cleanrooms_ml lambda/audience_generation_job tests bench app.py
 
 # Construct creation stacks hold the jsii runtime's temporary paths: not for a committed snapshot.
 define DROP_CREATION_STACKS
@@ -64,6 +64,11 @@ for path in sys.argv[1:]:
     json.dump(kept, open(path, "w"), indent=2)
 endef
 export DROP_CREATION_STACKS
+
+## Synth cost, template footprint, handler cost and throughput, against AwsCustomResource and a
+## bare CfnResource: prints one table and writes bench/RESULTS.md (about 5 minutes; not a test).
+bench: install
+	$(BIN)/python bench/run.py
 
 ## Refresh the integration snapshot after an intended template change (synth only, no deploy).
 integ-snapshot: install
