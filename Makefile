@@ -41,7 +41,7 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 	touch $@
 
 ## Synthesize the example app (app.py) into cdk.out with the real CDK CLI, offline.
-synth: install
+synth: $(VENV)/.installed node_modules/.installed
 	$(CDK) synth --no-notices --quiet
 	@echo "cdk.out: $$(ls cdk.out/*.template.json)"
 
