@@ -340,6 +340,8 @@ def test_logs_hold_no_sql_no_parameters_and_no_response_url(
     stack.delete("Sql")
 
     assert created.ok, created.reason
+    # botocore logs request bodies at DEBUG; the handler keeps it above that.
+    assert logging.getLogger("botocore").getEffectiveLevel() > logging.DEBUG
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert "Started job" in text
     for secret in (SQL, SQL_PARAMETER, RESPONSE_URL, "presigned-secret-signature"):
