@@ -39,8 +39,8 @@ def acknowledge(
                 cdk.Acknowledgment(id=f"{rule}[{finding}]" if finding else rule, reason=reason)
             )
         except RuntimeError as error:
-            # aws-cdk-lib before 2.275 refuses a finding id with '::' in it past the prefix, as
-            # in '<AWS::Region>': there only the whole rule can be acknowledged on the resource.
+            # Older aws-cdk-lib (2.257 does; 2.275 does not) refuses a finding id with '::' past the
+            # prefix, as in '<AWS::Region>': there the whole rule is acknowledged on the resource.
             if "InvalidValidationId" not in str(error):
                 raise
             validations.acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
