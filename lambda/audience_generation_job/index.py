@@ -193,12 +193,9 @@ def _find_own_job(
         return None
     if job is None or job["status"] in _DELETING:
         return None
-    tags = job.get("tags") or {}
-    ours = job_identity.is_owned_by(tags, event["StackId"], event["LogicalResourceId"])
-    same = job_identity.configuration_of(tags) == configuration_digest(
-        event["ResourceProperties"], event["StackId"]
-    )
-    if ours and same:
+    if _started_here(
+        event, job, configuration_digest(event["ResourceProperties"], event["StackId"])
+    ):
         logger.info("Job %r exists (an earlier attempt started it): %s", name, arn)
         return job
     raise HandlerError(
@@ -367,12 +364,10 @@ def _sweep_step(event: Mapping[str, Any], sweep: Mapping[str, Any]) -> bool:
     try:
         for arn in cleanrooms_ml.find_job_arns(candidate):
             job = None if arn == current else cleanrooms_ml.get_job(arn)
-            tags = (job or {}).get("tags") or {}
             if (
                 job is None
                 or job["status"] in _DELETING
-                or not job_identity.is_owned_by(tags, event["StackId"], event["LogicalResourceId"])
-                or job_identity.configuration_of(tags) != sweep["config"]
+                or not _started_here(event, job, sweep["config"])
             ):
                 continue
             done = False
@@ -416,12 +411,18 @@ def _apply_tags(arn: str, declared: Mapping[str, str], desired: Mapping[str, str
 def _started_from(event: Mapping[str, Any], arn: str, raw: Mapping[str, Any]) -> bool:
     """Whether the job at ``arn`` was started by this resource from exactly these properties."""
     job = _patiently(cleanrooms_ml.get_job, arn, what=f"Reading job {arn}")
-    if job is None:
-        return False
+    return job is not None and _started_here(
+        event, job, configuration_digest(raw, event["StackId"])
+    )
+
+
+def _started_here(event: Mapping[str, Any], job: Mapping[str, Any], configuration: str) -> bool:
+    """Whether this stack resource started ``job``, from the properties with this digest."""
     tags = job.get("tags") or {}
-    return job_identity.is_owned_by(
-        tags, event["StackId"], event["LogicalResourceId"]
-    ) and job_identity.configuration_of(tags) == configuration_digest(raw, event["StackId"])
+    return (
+        job_identity.is_owned_by(tags, event["StackId"], event["LogicalResourceId"])
+        and job_identity.configuration_of(tags) == configuration
+    )
 
 
 def _poll_job(
