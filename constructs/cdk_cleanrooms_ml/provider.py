@@ -88,6 +88,17 @@ class AudienceGenerationJobProvider(Construct):
                 actions=["cleanrooms-ml:ListAudienceGenerationJobs"], resources=["*"]
             )
         )
+        # Before a waiter starts or adopts a job, and while it waits, it asks whether CloudFormation
+        # still awaits its request (a create may have been cancelled, or answered by a redelivery).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "cloudformation:DescribeStackResource",
+                    "cloudformation:DescribeStacks",
+                ],
+                resources=[stack.stack_id],
+            )
+        )
         self._start_statement: iam.PolicyStatement | None = None
         self._pass_role_statement: iam.PolicyStatement | None = None
         self._model_arns: set[str] = set()
