@@ -8,8 +8,10 @@ import botocore.session
 import job_identity
 import pytest
 from job_properties import (
+    MAX_SEED_BYTES,
     OWNER_TAG_KEY,
     InvalidPropertyError,
+    check_known_properties,
     check_request,
     configuration_digest,
     parse_properties,
@@ -233,12 +235,12 @@ def test_service_model_rules_name_the_property(
     assert message in str(error.value)
 
 
-def test_sensitive_values_stay_out_of_messages() -> None:
+def test_sensitive_values_and_parameter_names_stay_out_of_messages() -> None:
     secret = "TOP-SECRET-42"
     properties = raw(
         SeedAudience={
             "RoleArn": ROLE,
-            "SqlParameters": {"QueryString": "SELECT 1", "Parameters": {"p": secret}},
+            "SqlParameters": {"QueryString": "SELECT 1", "Parameters": {"pname_secret": secret}},
         }
     )
     shape_with_a_pattern = _with_value_pattern(START_SHAPE, "[a-z]{1,3}")
@@ -248,8 +250,8 @@ def test_sensitive_values_stay_out_of_messages() -> None:
         check_request(props.start_request(name="n", tags={}), shape_with_a_pattern)
 
     assert str(error.value) == (
-        "SeedAudience.SqlParameters.Parameters['p']: must match the pattern [a-z]{1,3}, "
-        "got a sensitive value"
+        "SeedAudience.SqlParameters.Parameters[a sensitive key]: must match the pattern "
+        "[a-z]{1,3}, got a sensitive value"
     )
 
 
@@ -306,13 +308,98 @@ def test_generated_names_are_stable_per_request_and_fit_the_limit() -> None:
 
 
 def test_ownership_tag_names_the_stack_resource() -> None:
-    tags = job_identity.owner_tag(STACK_ID, "Lookalikes", "abc123")
+    tags = job_identity.owner_tag(STACK_ID, "Lookalikes", "abc123", request_id="request-1")
 
     assert job_identity.is_owned_by(tags, STACK_ID, "Lookalikes")
     assert not job_identity.is_owned_by(tags, STACK_ID, "Other")
     assert not job_identity.is_owned_by({}, STACK_ID, "Lookalikes")
     assert job_identity.configuration_of(tags) == "abc123"
     assert len(tags[OWNER_TAG_KEY]) <= 256
+
+
+def test_ownership_tag_records_the_request_and_what_it_replaced() -> None:
+    old_arn = "arn:aws:cleanrooms-ml:us-east-1:123456789012:audience-generation-job/abc-1"
+    created = job_identity.ownership(
+        job_identity.owner_tag(STACK_ID, "Lookalikes", "abc123", request_id="request-1")
+    )
+    replacing = job_identity.ownership(
+        job_identity.owner_tag(
+            STACK_ID, "Lookalikes", "abc123", request_id="request-2", replaces=old_arn
+        )
+    )
+
+    assert created.request == job_identity.request_digest("request-1") != replacing.request
+    assert created.replaces == ""
+    assert replacing.replaces == job_identity.replaced_digest(old_arn)
+    # A tag written by 0.1.0 (owner and configuration only) still parses: it names no request.
+    legacy = job_identity.ownership({OWNER_TAG_KEY: f"{created.owner}/abc123"})
+    assert legacy.names(STACK_ID, "Lookalikes")
+    assert (legacy.configuration, legacy.request, legacy.replaces) == ("abc123", "", "")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"Descripton": "typo"},
+            "Descripton: unknown property (did you mean Description?); known: "
+            "CollaborationId, ConfiguredAudienceModelArn, Description, IncludeSeedInOutput, Name, "
+            "SeedAudience, ServiceToken, Tags, WaitForCompletion, WaitTimeoutSeconds",
+        ),
+        (
+            {"SeedAudience": {"RoleArn": ROLE, "DataSource": {"S3URI": "s3://b/"}}},
+            "SeedAudience.DataSource.S3URI: unknown property (did you mean S3Uri?); known: S3Uri",
+        ),
+        (
+            {
+                "SeedAudience": {
+                    "RoleArn": ROLE,
+                    "SqlParameters": {"QueryString": "SELECT 1"},
+                    "SqlComputeConfiguration": {"Worker": {"Type": "CR.1X", "Count": "2"}},
+                }
+            },
+            "SeedAudience.SqlComputeConfiguration.Worker.Count: unknown property",
+        ),
+    ],
+)
+def test_unknown_properties_are_refused_by_name(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidPropertyError) as error:
+        check_known_properties(raw(**overrides), START_SHAPE)
+
+    assert str(error.value).startswith(message)
+
+
+def test_known_properties_and_user_keys_of_maps_pass() -> None:
+    check_known_properties(
+        raw(
+            Name="n",
+            Tags=[{"Key": "team", "Value": "ml"}],
+            WaitTimeoutSeconds="60",
+            SeedAudience={
+                "RoleArn": ROLE,
+                "SqlParameters": {"QueryString": "SELECT 1", "Parameters": {"anyName": "v"}},
+                "SqlComputeConfiguration": {
+                    "Worker": {"Type": "CR.4X", "Number": "4", "Properties": {"Spark": {"k": "v"}}}
+                },
+            },
+        ),
+        START_SHAPE,
+    )
+
+
+def test_a_seed_above_the_size_limit_is_refused_with_the_alternative() -> None:
+    query = "SELECT 1 -- " + "x" * MAX_SEED_BYTES
+    seed = {"RoleArn": ROLE, "SqlParameters": {"QueryString": query}}
+
+    with pytest.raises(InvalidPropertyError) as error:
+        parse_properties(raw(SeedAudience=seed))
+
+    message = str(error.value)
+    assert message.startswith(f"SeedAudience: must be at most {MAX_SEED_BYTES} bytes as JSON")
+    assert "from_analysis_template" in message
+    assert "xxxx" not in message
+    fits = {"RoleArn": ROLE, "SqlParameters": {"QueryString": query[: MAX_SEED_BYTES - 200]}}
+    parse_properties(raw(SeedAudience=fits))
 
 
 @pytest.mark.parametrize(

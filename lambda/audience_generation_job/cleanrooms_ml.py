@@ -1,8 +1,14 @@
-"""The handler's only door to AWS: one boto3 Clean Rooms ML client and the calls built on it.
+"""The handler's only door to AWS: its boto3 clients and the calls built on them.
 
-The client takes its endpoint, credentials, Region and retry settings from standard boto3
-configuration (``AWS_ENDPOINT_URL_CLEANROOMSML``, ``AWS_MAX_ATTEMPTS``, ``AWS_RETRY_MODE``...), so
-tests point it at a local endpoint with environment variables alone.
+Clients take their endpoint, credentials, Region and retry settings from standard boto3
+configuration (``AWS_ENDPOINT_URL_CLEANROOMSML``, ``AWS_ENDPOINT_URL_CLOUDFORMATION``,
+``AWS_MAX_ATTEMPTS``, ``AWS_RETRY_MODE``...), so tests point them at local endpoints with
+environment variables alone.
+
+Every invocation has a budget (``begin_invocation``): no attempt starts after it, and no attempt
+outlasts its connect and read timeouts, so each call returns well inside the Lambda timeout. A
+handler killed by the Lambda timeout would lose what it had started (the framework then reports
+the failure under its own marker, and no Delete ever names the job).
 
 The Lambda runtime's own botocore may predate ``sqlParameters`` and ``sqlComputeConfiguration``, so
 the Clean Rooms ML service model this handler was written against ships in ``models/`` and goes
@@ -13,13 +19,14 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 # botocore reads its data path when the first session builds its loader, after this line.
@@ -27,9 +34,18 @@ os.environ["AWS_DATA_PATH"] = os.pathsep.join(
     [str(MODELS_DIR), *filter(None, os.environ.get("AWS_DATA_PATH", "").split(os.pathsep))]
 )
 
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 15
+INVOCATION_BUDGET_SECONDS = 60.0
+"""No attempt starts later than this into an invocation: with one attempt's timeouts on top, every
+invocation returns within 80 s, well inside the handler's 120 s Lambda timeout."""
+LAMBDA_TIMEOUT_MARGIN_SECONDS = 40.0
+"""With a Lambda context, the budget also ends this long before the function's own timeout."""
+
 _TRANSIENT_CODES = frozenset(
     {
         "ThrottlingException",
+        "Throttling",  # CloudFormation's name for it
         "ServiceQuotaExceededException",  # at most 10 jobs in progress: a slot frees up later
         "InternalServiceException",  # the model's name for its 500
         "ServiceUnavailableException",
@@ -39,11 +55,58 @@ _TRANSIENT_CODES = frozenset(
 
 NOT_FOUND = "ResourceNotFoundException"
 CONFLICT = "ConflictException"
+_STACK_GONE = "ValidationError"  # CloudFormation: "Stack with id ... does not exist", or resource
+
+_budget_ends = float("inf")
+
+
+class InvocationBudgetExceeded(BotoCoreError):
+    """The invocation's time for AWS calls is up: the next poll tries again."""
+
+    fmt = "The invocation's time budget for AWS calls is used up"
+
+
+def begin_invocation(context: Any = None) -> None:
+    """Start this invocation's budget for AWS calls (see the module's docstring)."""
+    global _budget_ends
+    budget = INVOCATION_BUDGET_SECONDS
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining_ms):
+        budget = min(budget, remaining_ms() / 1000 - LAMBDA_TIMEOUT_MARGIN_SECONDS)
+    _budget_ends = time.monotonic() + budget
+
+
+def budget_left() -> float:
+    """Seconds left for AWS calls in this invocation."""
+    return _budget_ends - time.monotonic()
+
+
+def _check_budget(**_: Any) -> None:
+    if budget_left() <= 0:
+        raise InvocationBudgetExceeded()
+
+
+def _guarded(made: Any) -> Any:
+    """``made``, with the invocation's budget checked before every attempt (retries included)."""
+    made.meta.events.register("before-send", _check_budget)
+    return made
+
+
+_CONFIG = Config(
+    user_agent_extra="cdk-cleanrooms-ml",
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=READ_TIMEOUT_SECONDS,
+)
 
 
 @functools.cache
 def client() -> Any:
-    return boto3.client("cleanroomsml", config=Config(user_agent_extra="cdk-cleanrooms-ml"))
+    return _guarded(boto3.client("cleanroomsml", config=_CONFIG))
+
+
+@functools.cache
+def cloudformation() -> Any:
+    return _guarded(boto3.client("cloudformation", config=_CONFIG))
 
 
 def start_input_shape() -> Any:
@@ -65,7 +128,7 @@ def error_message(error: Exception) -> str:
 
 def is_transient(error: Exception) -> bool:
     """Whether the same call may well succeed later (after botocore's own retries ran out)."""
-    if isinstance(error, (ConnectionError, HTTPClientError)):
+    if isinstance(error, (ConnectionError, HTTPClientError, InvocationBudgetExceeded)):
         return True
     if isinstance(error, ClientError):
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
@@ -108,3 +171,28 @@ def find_job_arns(
         for summary in page.get("audienceGenerationJobs", [])
         if matches(str(summary.get("name", "")))
     ]
+
+
+def stack_resource(stack_id: str, logical_id: str) -> dict[str, Any] | None:
+    """DescribeStackResource's detail of this resource, or None once it or its stack is gone."""
+    try:
+        response = cloudformation().describe_stack_resource(
+            StackName=stack_id, LogicalResourceId=logical_id
+        )
+    except ClientError as error:
+        if error_code(error) == _STACK_GONE and "does not exist" in error_message(error):
+            return None
+        raise
+    detail: dict[str, Any] = response["StackResourceDetail"]
+    return detail
+
+
+def stack_status(stack_id: str) -> str | None:
+    """The stack's status, or None once it is gone."""
+    try:
+        stacks = cloudformation().describe_stacks(StackName=stack_id)["Stacks"]
+    except ClientError as error:
+        if error_code(error) == _STACK_GONE and "does not exist" in error_message(error):
+            return None
+        raise
+    return str(stacks[0]["StackStatus"]) if stacks else None

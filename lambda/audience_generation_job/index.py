@@ -1,30 +1,40 @@
 """Handler of ``Custom::CleanRoomsMLAudienceGenerationJob`` for the CDK Provider framework.
 
 ``on_event`` makes the first attempt at what CloudFormation asked for; ``is_complete``, polled by
-the framework, then finishes the work: it starts a job whose Start had to wait (quota of jobs in
-progress, throttling), waits for ACTIVE, re-applies tags, waits for a deletion to end. What it needs
-to know travels in the ``HandlerState`` key that ``on_event`` returns and the framework passes on.
+the framework's waiter, then finishes the work: it starts a job whose Start had to wait (quota of
+jobs in progress, throttling), waits for ACTIVE, re-applies tags, waits for a deletion to end. What
+it needs to know travels in the ``HandlerState`` key that ``on_event`` returns and the framework
+passes on, unchanged, to every poll.
 
 Rules that keep every job accounted for:
 - once a job exists, its ARN (or a pending id that names it) is the physical id CloudFormation gets;
 - a Start that may or may not have happened is settled by the job's name, never by a second job;
-- Delete touches only jobs whose ownership tag names this stack resource.
+  ``on_event`` never fails after such a Start: it reports the pending id and lets the waiter decide;
+- no Start after the request's deadline, and none for a request CloudFormation no longer awaits
+  (a cancelled create, a redelivered request already answered): such a waiter removes what it
+  started, unless CloudFormation holds it;
+- Delete touches only jobs whose ownership tag names this stack resource (by ARN: unless the tag
+  names another one), and a sweep only the job that a failed replacement itself started.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
 import cleanrooms_ml
 import job_identity
 from botocore.exceptions import BotoCoreError, ClientError
 from job_properties import (
-    DEFAULT_WAIT_TIMEOUT_SECONDS,
+    DELETE_TIMEOUT_SECONDS,
+    OWNER_TAG_KEY,
     InvalidPropertyError,
     JobProperties,
+    check_known_properties,
     check_request,
     configuration_digest,
     job_defining_changes,
@@ -40,15 +50,19 @@ logger.setLevel(logging.INFO)
 logging.getLogger("botocore").setLevel(logging.WARNING)
 
 MAX_REASON_LENGTH = 1000
-"""CloudFormation rejects a response over 4096 bytes; the framework adds the reason and more."""
+"""Bytes of the reason once JSON-escaped: CloudFormation takes 4096 for the whole response, and the
+framework adds its own lines, the ids and Data."""
 
 SETTLE_GRACE_SECONDS = 30.0
 """After its deadline a Delete may settle this long; the framework's own limit is a minute off."""
 PATIENCE_SECONDS = (1.0, 2.0, 4.0)
 """Waits between retries of a read ``on_event`` cannot decide without (botocore retries first)."""
+MIN_SCRUBBED_LENGTH = 4
+"""Sensitive values at least this long are masked in reasons; shorter ones would mask ARNs."""
 
 _CREATING = frozenset({"CREATE_PENDING", "CREATE_IN_PROGRESS"})
 _DELETING = frozenset({"DELETE_PENDING", "DELETE_IN_PROGRESS"})
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class HandlerError(Exception):
@@ -56,47 +70,51 @@ class HandlerError(Exception):
 
 
 def on_event(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    request_type = event["RequestType"]
     _log_event("on_event", event)
+    cleanrooms_ml.begin_invocation(context)
     handlers = {"Create": on_create, "Update": on_update, "Delete": on_delete}
     try:
-        return handlers[request_type](event)
+        return handlers[event["RequestType"]](event)
     except (HandlerError, InvalidPropertyError) as error:
-        raise HandlerError(_reason(error)) from error
+        raise HandlerError(_reason(error, event)) from error
 
 
 def is_complete(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    cleanrooms_ml.begin_invocation(context)
     state = event.get("HandlerState") or {}
-    action = state.get("action")
+    steps = {"start": _await_start, "tags": _await_tags, "delete": _await_delete}
     try:
-        if action == "start":
-            return _await_start(event, state)
-        if action == "tags":
-            return _await_tags(event, state)
-        if action == "delete":
-            return _await_delete(event, state)
-        return {"IsComplete": True}
+        step = steps.get(state.get("action", ""))
+        return step(event, state) if step else {"IsComplete": True}
     except (HandlerError, InvalidPropertyError) as error:
-        raise HandlerError(_reason(error)) from error
+        raise HandlerError(_reason(error, event)) from error
 
 
 def on_create(event: Mapping[str, Any]) -> dict[str, Any]:
-    return _start(event, parse_properties(event["ResourceProperties"]), replacing=False)
+    props = _parse(event["ResourceProperties"])
+    name = props.name or _generated_name(event)
+    return _start(event, props, name)
 
 
 def on_update(event: Mapping[str, Any]) -> dict[str, Any]:
     old, new = event.get("OldResourceProperties") or {}, event["ResourceProperties"]
-    props = parse_properties(new)
+    props = _parse(new)
     physical_id = event["PhysicalResourceId"]
     replacing = replaces_job(old, new)
+    pending = job_identity.pending_name(physical_id)
+    if pending is not None:
+        # A Start still owed (a failed replacement left its pending id, e.g. under --no-rollback):
+        # the same job if its name still applies, else a new one (the pending id is cleaned up).
+        name = props.name or (pending if not replacing else _generated_name(event))
+        return _start(event, props, name, replaces=physical_id, held_name=pending)
     if job_identity.is_job_arn(physical_id) and (
         not replacing or _started_from(event, physical_id, new)
     ):
         # Tags and handler settings change in place. So does a rollback to the properties the
         # job was started from (after a failed replacement): the job is already what is wanted,
-        # and a job the failed replacement left behind is swept up.
+        # and a job the failed replacement itself started is swept up.
         applied = _apply_tags(physical_id, _declared_tags(old), props.tags)
-        state = _state("tags", props, tags_applied=applied)
+        state = _state("tags", props.wait_timeout_seconds, tags_applied=applied)
         if replacing:
             state["sweep"] = _leftover_of(event, old)
         return {"PhysicalResourceId": physical_id, "HandlerState": state}
@@ -107,99 +125,186 @@ def on_update(event: Mapping[str, Any]) -> dict[str, Any]:
             f"account, so the new job cannot reuse Name {props.name!r}. Change Name as well, or "
             "remove it to let the handler generate a unique name."
         )
-    return _start(event, props, replacing=True)
+    return _start(event, props, props.name or _generated_name(event), replaces=physical_id)
 
 
 def on_delete(event: Mapping[str, Any]) -> dict[str, Any]:
     physical_id = event["PhysicalResourceId"]
+    state = _state("delete", DELETE_TIMEOUT_SECONDS)
     result: dict[str, Any] = {"PhysicalResourceId": physical_id}
-    if not job_identity.is_job_arn(physical_id) and job_identity.pending_name(physical_id) is None:
-        # The framework's CREATE_FAILED marker or a request id: no job was ever reported.
-        logger.info("Nothing to delete for physical id %r", physical_id)
+    if physical_id == job_identity.CREATE_FAILED_MARKER:
+        # on_event failed before any Start could have happened (the framework answers this
+        # Delete itself; the handler is as safe without it).
         return result
-    props = event.get("ResourceProperties") or {}
-    result["HandlerState"] = _state("delete", None, wait=_lenient_wait_timeout(props))
-    _delete_step(event)
-    return result
+    if job_identity.is_job_arn(physical_id) or job_identity.pending_name(physical_id):
+        _delete_step(event)
+    else:
+        # The id CloudFormation makes up for a create it cancelled: that create's job, if it
+        # started one, is found by its ownership tag (its waiter removes it too).
+        state["sweep"] = _cancelled_create_of(event)
+        _sweep_step(event, state["sweep"])
+    return {**result, "HandlerState": state}
 
 
-def _start(event: Mapping[str, Any], props: JobProperties, *, replacing: bool) -> dict[str, Any]:
-    name = props.name or job_identity.generated_name(
-        event["StackId"], event["LogicalResourceId"], event["RequestId"]
+# ------------------------------------------------------------------------------------- start
+
+
+def _start(
+    event: Mapping[str, Any],
+    props: JobProperties,
+    name: str,
+    *,
+    replaces: str | None = None,
+    held_name: str | None = None,
+) -> dict[str, Any]:
+    """Start the job (or adopt the one this request started); a pending id when that must wait.
+
+    The stack's status now is the baseline against which the waiter tells whether CloudFormation
+    still awaits this request. When CloudFormation cannot tell now, the Start is left to the waiter.
+    """
+    state = _state(
+        "start",
+        props.wait_timeout_seconds,
+        name=name,
+        replacing=replaces is not None,
+        replaces=replaces,
+        held_name=held_name,
     )
-    request = _start_request(event, props, name)
-    arn = _start_or_adopt(event, request)
+    request = _start_request(event, state, props)
+    awaited, state["stack_status"] = _awaited(event, state)
+    if awaited is False:
+        raise HandlerError(
+            "CloudFormation no longer awaits this request (it was answered or cancelled): "
+            "nothing was started."
+        )
+    arn = _start_or_adopt(event, state, request, final=False) if awaited else None
     result: dict[str, Any] = {
         "PhysicalResourceId": arn or job_identity.pending_id(name),
-        "HandlerState": _state("start", props, name=name, replacing=replacing),
+        "HandlerState": state,
     }
     if arn:
         result["Data"] = {"AudienceGenerationJobArn": arn, "Name": name}
     return result
 
 
-def _start_request(event: Mapping[str, Any], props: JobProperties, name: str) -> dict[str, Any]:
+def _start_request(
+    event: Mapping[str, Any], state: Mapping[str, Any], props: JobProperties
+) -> dict[str, Any]:
     stack_id, logical_id = event["StackId"], event["LogicalResourceId"]
     configuration = configuration_digest(event["ResourceProperties"], stack_id)
-    tags = {**props.tags, **job_identity.owner_tag(stack_id, logical_id, configuration)}
-    request = props.start_request(name=name, tags=tags)
+    owner = job_identity.owner_tag(
+        stack_id,
+        logical_id,
+        configuration,
+        request_id=event["RequestId"],
+        replaces=state.get("replaces"),
+    )
+    request = props.start_request(name=str(state["name"]), tags={**props.tags, **owner})
     check_request(request, cleanrooms_ml.start_input_shape())
     return request
 
 
-def _start_or_adopt(event: Mapping[str, Any], request: Mapping[str, Any]) -> str | None:
-    """Start the job, or find the one an earlier attempt started; None: try again later."""
+def _start_or_adopt(
+    event: Mapping[str, Any],
+    state: Mapping[str, Any],
+    request: Mapping[str, Any],
+    *,
+    final: bool,
+) -> str | None:
+    """Start the job, or find the one this request started; None: try again later.
+
+    A refusal that proves no job was made is raised at once. One after which a job may exist (the
+    name is taken but the job cannot be found, or not looked up) is raised only when ``final``:
+    ``on_event`` leaves it to the waiter, so that the pending id names the job if there is one.
+    """
     name = request["name"]
     try:
         response = cleanrooms_ml.client().start_audience_generation_job(**request)
     except (ClientError, BotoCoreError) as error:
         code = cleanrooms_ml.error_code(error)
         if code == cleanrooms_ml.CONFLICT:
-            # Any job holding the name, of any model: a stranger's is a clear error.
-            job = _find_own_job(event, name, any_model=True)
-            return str(job["audienceGenerationJobArn"]) if job else None
+            return _settle_conflict(event, state, name, error, final=final)
         if cleanrooms_ml.is_transient(error):
             logger.info("Start of job %r must wait: %s", name, code)
             return None
-        raise HandlerError(
-            f"StartAudienceGenerationJob refused job {name!r}: {code}: "
-            f"{cleanrooms_ml.error_message(error)}"
-        ) from error
+        raise HandlerError(_failed("StartAudienceGenerationJob", error, f"job {name!r}")) from error
     arn = str(response["audienceGenerationJobArn"])
     logger.info("Started job %r: %s", name, arn)
     return arn
 
 
-def _find_own_job(
-    event: Mapping[str, Any], name: str, *, any_model: bool = False
-) -> dict[str, Any] | None:
-    """The job named ``name`` if this resource started it from these properties.
+def _settle_conflict(
+    event: Mapping[str, Any],
+    state: Mapping[str, Any],
+    name: str,
+    conflict: Exception,
+    *,
+    final: bool,
+) -> str | None:
+    """After ConflictException from Start: the job this request started, found by its name.
 
-    None when there is none, when it is being deleted (the name frees up), or when the service
-    cannot answer now: a Start may have happened, so the lookup is left to the next poll rather
-    than failing (a failure would lose the job). A job someone else started is a clear error.
-    Unless ``any_model``, only jobs of this job's model are listed (fewer pages per poll).
+    The name may be held by a job an earlier attempt of this request started (its answer lost):
+    adopt it. A job someone else holds is a clear error. No job at all means the conflict is of
+    another kind: after a short patience for the listing, fail with the service's own message.
+    """
+    try:
+        for delay in (*PATIENCE_SECONDS, None):
+            job = _find_own_job(event, state, name, any_model=True)
+            if job is not None:
+                return str(job["audienceGenerationJobArn"])
+            if delay is None or not final:
+                break
+            _sleep_within_budget(delay)
+    except HandlerError:
+        if final:
+            raise
+        return None
+    except (_NameFreeingUp, ClientError, BotoCoreError):
+        return None  # transient, or the name is freeing up: tried again on the next poll
+    if not final:
+        return None
+    raise HandlerError(_failed("StartAudienceGenerationJob", conflict, f"job {name!r}"))
+
+
+def _find_own_job(
+    event: Mapping[str, Any], state: Mapping[str, Any], name: str, *, any_model: bool = False
+) -> dict[str, Any] | None:
+    """The job named ``name`` if this request started it (or CloudFormation holds it by name).
+
+    None when there is none; ``_NameFreeingUp`` when the job holding it is being deleted. A
+    transient failure of the lookup is raised as the botocore error (try again later); any other
+    is a HandlerError naming the operation. A job someone else started is a clear error. Unless
+    ``any_model``, only jobs of this job's model are listed (fewer pages per poll).
     """
     model = None if any_model else event["ResourceProperties"].get("ConfiguredAudienceModelArn")
+    operation = "ListAudienceGenerationJobs"
     try:
         arn = cleanrooms_ml.find_job_arn(name, model)
+        operation = "GetAudienceGenerationJob"
         job = cleanrooms_ml.get_job(arn) if arn else None
     except (ClientError, BotoCoreError) as error:
-        logger.warning(
-            "Looking up job %r failed, trying again later: %s",
-            name,
-            cleanrooms_ml.error_code(error),
+        if cleanrooms_ml.is_transient(error):
+            logger.warning("Looking up job %r must wait: %s", name, cleanrooms_ml.error_code(error))
+            raise
+        raise HandlerError(_failed(operation, error, f"looking up job {name!r}")) from error
+    if job is None:
+        return None
+    if job["status"] in _DELETING:
+        raise _NameFreeingUp(name)
+    owner = job_identity.ownership(job.get("tags") or {})
+    configuration = configuration_digest(event["ResourceProperties"], event["StackId"])
+    if (
+        owner.names(event["StackId"], event["LogicalResourceId"])
+        and owner.configuration == configuration
+        and (
+            owner.request == job_identity.request_digest(event["RequestId"])
+            or name == state.get("held_name")
         )
-        return None
-    if job is None or job["status"] in _DELETING:
-        return None
-    if _started_here(
-        event, job, configuration_digest(event["ResourceProperties"], event["StackId"])
     ):
         logger.info("Job %r exists (an earlier attempt started it): %s", name, arn)
         return job
     raise HandlerError(
-        f"Name: a job named {name!r} already exists in this account ({arn}) and this resource "
+        f"Name: a job named {name!r} already exists in this account ({arn}) and this request "
         "did not start it with these properties. Job names are unique per account: set another "
         "Name, or remove Name to let the handler generate a unique one."
     )
@@ -214,20 +319,36 @@ def _await_start(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str
     if arn is None:
         # The framework passes every poll the same event, so a job an earlier poll started is
         # found by its name first (List, Get) rather than by another Start.
-        job = _find_own_job(event, name)
+        try:
+            job = _find_own_job(event, state, name)
+        except (_NameFreeingUp, ClientError, BotoCoreError):
+            return _not_yet(event, state, _quota_message(name, props))
         arn = str(job["audienceGenerationJobArn"]) if job else None
+    awaited, _ = _awaited(event, state)
+    if awaited is False:
+        return _abandon(event, state, arn)
     if arn is None:
-        arn = _start_or_adopt(event, _start_request(event, props, name))
-    if arn is None:
-        _check_deadline(
-            event,
-            state,
-            f"Job {name!r} could not be started within WaitTimeoutSeconds="
-            f"{props.wait_timeout_seconds}: the account's quota of jobs in progress stayed "
-            "full, the service kept throttling, or the job could not be looked up. Retry the "
-            "deployment when jobs have finished.",
-        )
-        return {"IsComplete": False}
+        # No Start past the deadline, and none while it is unknown whether the request is awaited.
+        _check_deadline(event, state, _quota_message(name, props))
+        if awaited is None:
+            return {"IsComplete": False}
+        arn = _start_or_adopt(event, state, _start_request(event, state, props), final=True)
+        if arn is None:
+            return _not_yet(event, state, _quota_message(name, props))
+        if _awaited(event, state)[0] is False:  # cancelled while it was starting
+            return _abandon(event, state, arn)
+    return _await_active(event, state, props, arn, name, job)
+
+
+def _await_active(
+    event: Mapping[str, Any],
+    state: Mapping[str, Any],
+    props: JobProperties,
+    arn: str,
+    name: str,
+    job: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Complete once the job is ACTIVE (at once without WaitForCompletion); fail if it failed."""
     if not props.wait_for_completion:
         return _completed(arn, name)
     job = job or _poll_job(event, state, arn)
@@ -238,43 +359,144 @@ def _await_start(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str
         logger.info("Job %s is ACTIVE", arn)
         return _completed(arn, name)
     if status in _CREATING:
-        _check_deadline(
+        return _not_yet(
             event,
             state,
             f"Job {arn} is still {status} after WaitTimeoutSeconds={props.wait_timeout_seconds}. "
             "Raise wait_timeout, or set wait_for_completion=False to not wait for ACTIVE.",
             arn=arn,
         )
-        return {"IsComplete": False}
-    details = job.get("statusDetails") or {}
-    _fail(
-        event,
-        state,
-        f"Job {arn} ended {status}: {details.get('statusCode', 'no status code')}: "
-        f"{details.get('message', 'no message')}",
-        arn=arn,
+    _fail(event, state, f"Job {arn} ended {status}: {_status_details(job)}", arn=arn)
+
+
+def _quota_message(name: str, props: JobProperties) -> str:
+    return (
+        f"Job {name!r} could not be started within WaitTimeoutSeconds="
+        f"{props.wait_timeout_seconds}: the account's quota of jobs in progress stayed full, the "
+        "service kept throttling, or the job could not be looked up. Retry the deployment when "
+        "jobs have finished."
     )
+
+
+# ------------------------------------------------------- whether CloudFormation still waits
+
+
+def _awaited(event: Mapping[str, Any], state: Mapping[str, Any]) -> tuple[bool | None, str | None]:
+    """Whether CloudFormation still awaits this request (None: cannot tell now), and the stack's
+    status.
+
+    It does while this stack resource is CREATE_ or UPDATE_IN_PROGRESS (as the request's type)
+    and the stack's status is still the in-progress status it had when the request arrived
+    (``on_event`` records it in the state): a cancelled create, a rollback or a later deployment
+    change one of the two.
+    """
+    stack_id, logical_id = event["StackId"], event["LogicalResourceId"]
+    try:
+        resource = cleanrooms_ml.stack_resource(stack_id, logical_id)
+        stack_status = cleanrooms_ml.stack_status(stack_id) if resource else None
+    except (ClientError, BotoCoreError) as error:
+        if cleanrooms_ml.is_transient(error):
+            logger.info("CloudFormation cannot tell now: %s", cleanrooms_ml.error_code(error))
+            return None, None
+        raise HandlerError(
+            _failed("DescribeStackResource", error, "asking CloudFormation about this request")
+        ) from error
+    if resource is None or stack_status is None:
+        return False, stack_status
+    baseline = state.get("stack_status") or stack_status
+    in_progress = f"{str(event['RequestType']).upper()}_IN_PROGRESS"
+    awaited = (
+        resource.get("ResourceStatus") == in_progress
+        and stack_status == baseline
+        and stack_status.endswith("_IN_PROGRESS")
+    )
+    return awaited, stack_status
+
+
+def _abandon(event: Mapping[str, Any], state: Mapping[str, Any], arn: str | None) -> dict[str, Any]:
+    """End a waiter that CloudFormation no longer awaits, removing the job it started.
+
+    The job stays if CloudFormation holds it (a redelivery's other waiter answered with it).
+    Until the job is being deleted the waiter keeps polling; its answer goes to a closed request.
+    """
+    if arn is None:
+        raise HandlerError(
+            "CloudFormation no longer awaits this request (it was answered or cancelled): "
+            "nothing was started."
+        )
+    name = str(state["name"])
+    try:
+        resource = cleanrooms_ml.stack_resource(event["StackId"], event["LogicalResourceId"])
+    except (ClientError, BotoCoreError) as error:
+        logger.info("Whether CloudFormation holds %s: %s", arn, cleanrooms_ml.error_code(error))
+        return _keep_removing(state, arn, None)
+    status = str((resource or {}).get("ResourceStatus", "DELETE_COMPLETE"))
+    holder = (resource or {}).get("PhysicalResourceId")
+    if (
+        job_identity.names_job(holder, arn, name)
+        and not status.endswith("_FAILED")
+        and not status.startswith("DELETE_")
+    ):
+        raise HandlerError(
+            f"CloudFormation no longer awaits this request: another delivery of it answered with "
+            f"job {arn}, which the stack holds ({status}); left as it is."
+        )
+    done, job = _delete_job_step(event, arn, owned=True)
+    if done or (job is not None and job["status"] in _DELETING):
+        raise HandlerError(
+            f"CloudFormation no longer awaits this request (it was answered or cancelled): job "
+            f"{arn}, which it had started, is being deleted."
+        )
+    return _keep_removing(state, arn, job)
+
+
+def _keep_removing(
+    state: Mapping[str, Any], arn: str, job: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    if time.time() >= float(state.get("began", 0)) + DELETE_TIMEOUT_SECONDS:
+        raise HandlerError(
+            f"CloudFormation no longer awaits this request, and job {arn}, which it had started, "
+            f"could not be deleted; its last state: {_describe(job)}. Delete it by hand."
+        )
+    return {"IsComplete": False}
+
+
+# ------------------------------------------------------------------------------ tags (update)
 
 
 def _await_tags(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str, Any]:
     arn = str(event["PhysicalResourceId"])
+    props = parse_properties(event["ResourceProperties"])
     if not state.get("tags_applied"):
-        old, new = event.get("OldResourceProperties") or {}, event["ResourceProperties"]
-        if not _apply_tags(arn, _declared_tags(old), parse_tags(new.get("Tags"))):
-            _check_deadline(event, state, f"Tags of job {arn} could not be updated: throttled.")
-            return {"IsComplete": False}
+        old = event.get("OldResourceProperties") or {}
+        if not _apply_tags(arn, _declared_tags(old), props.tags):
+            return _not_yet(event, state, f"Tags of job {arn} could not be updated: throttled.")
     job = _poll_job(event, state, arn)
     if job is None:
         return {"IsComplete": False}
     sweep = state.get("sweep")
     if sweep and not _sweep_step(event, sweep) and time.time() < float(state["deadline"]):
         return {"IsComplete": False}
-    return _completed(arn, str(job["name"]))
+    # WaitForCompletion may have been turned on by this update: the job must be ACTIVE then too.
+    return _await_active(event, state, props, arn, str(job["name"]), job)
+
+
+# ------------------------------------------------------------------------------------ delete
 
 
 def _await_delete(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str, Any]:
     deadline = float(state["deadline"])
     past_deadline = time.time() >= deadline
+    sweep = state.get("sweep")
+    if sweep:
+        if _sweep_step(event, sweep, send_delete=not past_deadline):
+            return {"IsComplete": True}
+        if past_deadline:
+            raise HandlerError(
+                "The jobs a cancelled create of this resource started were not deleted before "
+                "the wait timed out; see the handler's log for their ARNs."
+            )
+        return {"IsComplete": False}
     # Past the deadline no new Delete is sent; one in flight may settle (into DELETE_FAILED and
     # its reason, say) for a short grace, so the failure reports how the last attempt ended.
     done, job = _delete_step(event, send_delete=not past_deadline)
@@ -292,41 +514,71 @@ def _await_delete(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[st
 def _delete_step(
     event: Mapping[str, Any], *, send_delete: bool = True
 ) -> tuple[bool, dict[str, Any] | None]:
-    """One step toward the job being gone: (True once it is, or was never ours; the job read)."""
+    """One step toward the job of the physical id being gone: (True once it is; the job read).
+
+    By ARN: CloudFormation holds the job, so it goes unless its ownership tag names another stack
+    resource (then the delete fails, naming it). By pending id: only a job this resource started,
+    and not one the stack holds by ARN by now (an update from the pending id adopted it).
+    """
+    physical_id = event["PhysicalResourceId"]
+    if job_identity.is_job_arn(physical_id):
+        return _delete_job_step(event, physical_id, owned=False, send_delete=send_delete)
+    name = job_identity.pending_name(physical_id) or ""
+    try:
+        arn = cleanrooms_ml.find_job_arn(name)
+        if arn is None:
+            return True, None
+        resource = cleanrooms_ml.stack_resource(event["StackId"], event["LogicalResourceId"])
+    except (ClientError, BotoCoreError) as error:
+        return _delete_failure(physical_id, error)
+    if resource is not None and resource.get("PhysicalResourceId") == arn:
+        logger.info("Not deleting %s: the stack holds it by its ARN now", arn)
+        return True, None
+    return _delete_job_step(event, arn, owned=True, send_delete=send_delete)
+
+
+def _delete_job_step(
+    event: Mapping[str, Any], arn: str, *, owned: bool, send_delete: bool = True
+) -> tuple[bool, dict[str, Any] | None]:
+    """Send DeleteAudienceGenerationJob for ``arn`` unless it is going or gone.
+
+    ``owned``: only if its ownership tag names this resource; else unless it names another one.
+    """
     job: dict[str, Any] | None = None
     try:
-        arn = _job_arn_for_delete(event["PhysicalResourceId"])
-        job = cleanrooms_ml.get_job(arn) if arn else None
-        if arn is None or job is None:
-            return True, job
-        if not job_identity.is_owned_by(
-            job.get("tags") or {}, event["StackId"], event["LogicalResourceId"]
-        ):
-            logger.warning("Not deleting %s: its ownership tag does not name this resource", arn)
-            return True, job
+        job = cleanrooms_ml.get_job(arn)
+        if job is None:
+            return True, None
+        owner = job_identity.ownership(job.get("tags") or {})
+        if not owner.names(event["StackId"], event["LogicalResourceId"]):
+            if owned:
+                logger.warning("Not deleting %s: its ownership tag names another resource", arn)
+                return True, job
+            if owner.owner:
+                raise HandlerError(
+                    f"Job {arn} carries the ownership tag of another stack resource "
+                    f"({OWNER_TAG_KEY}); it is not deleted. Remove it from this "
+                    "stack with RemovalPolicy.RETAIN, or delete it by hand, then retry."
+                )
         if job["status"] in _DELETING or not send_delete:
             return False, job
         cleanrooms_ml.client().delete_audience_generation_job(audienceGenerationJobArn=arn)
         logger.info("Deleting job %s (was %s)", arn, job["status"])
         return False, job
     except (ClientError, BotoCoreError) as error:
-        code = cleanrooms_ml.error_code(error)
-        if code == cleanrooms_ml.NOT_FOUND:
+        if cleanrooms_ml.error_code(error) == cleanrooms_ml.NOT_FOUND:
             return True, job
-        if code == cleanrooms_ml.CONFLICT or cleanrooms_ml.is_transient(error):
-            logger.info("Delete must wait: %s", code)
-            return False, job
-        raise HandlerError(
-            f"Deleting job {event['PhysicalResourceId']} failed: {code}: "
-            f"{cleanrooms_ml.error_message(error)}"
-        ) from error
+        return _delete_failure(arn, error, job)
 
 
-def _job_arn_for_delete(physical_id: str) -> str | None:
-    if job_identity.is_job_arn(physical_id):
-        return physical_id
-    name = job_identity.pending_name(physical_id)
-    return cleanrooms_ml.find_job_arn(name) if name else None
+def _delete_failure(
+    what: str, error: Exception, job: dict[str, Any] | None = None
+) -> tuple[bool, dict[str, Any] | None]:
+    code = cleanrooms_ml.error_code(error)
+    if code == cleanrooms_ml.CONFLICT or cleanrooms_ml.is_transient(error):
+        logger.info("Delete must wait: %s", code)
+        return False, job
+    raise HandlerError(_failed("Deleting", error, f"job {what}")) from error
 
 
 def _describe(job: Mapping[str, Any] | None) -> str:
@@ -340,20 +592,42 @@ def _describe(job: Mapping[str, Any] | None) -> str:
     )
 
 
+# ------------------------------------------------------------------------------------ sweeps
+
+
 def _leftover_of(event: Mapping[str, Any], failed: Mapping[str, Any]) -> dict[str, Any]:
-    """How to recognise a job started from the ``failed`` properties of a replacement."""
+    """How to recognise the job a failed replacement of this physical id started."""
     return {
         "config": configuration_digest(failed, event["StackId"]),
         "name": failed.get("Name"),
         "prefix": job_identity.generated_name_prefix(event["StackId"], event["LogicalResourceId"]),
+        "replaces": job_identity.replaced_digest(event["PhysicalResourceId"]),
     }
 
 
-def _sweep_step(event: Mapping[str, Any], sweep: Mapping[str, Any]) -> bool:
-    """Delete what a failed replacement left; True once nothing of it is left but going jobs.
+def _cancelled_create_of(event: Mapping[str, Any]) -> dict[str, Any]:
+    """How to recognise the job a cancelled create of this resource started.
 
-    Best effort: a rollback must not fail over it, so at the deadline the caller moves on and the
-    job's ARN stays in the log.
+    Started by a Create (nothing replaced) from these properties, within the framework's wait: a
+    job kept from an earlier life of this logical id (RemovalPolicy.RETAIN) is older.
+    """
+    props = event.get("ResourceProperties") or {}
+    return {
+        "config": configuration_digest(props, event["StackId"]),
+        "name": props.get("Name"),
+        "prefix": job_identity.generated_name_prefix(event["StackId"], event["LogicalResourceId"]),
+        "replaces": "",
+        "since": time.time() - DELETE_TIMEOUT_SECONDS - SETTLE_GRACE_SECONDS,
+    }
+
+
+def _sweep_step(
+    event: Mapping[str, Any], sweep: Mapping[str, Any], *, send_delete: bool = True
+) -> bool:
+    """Delete what ``sweep`` describes; True once nothing of it is left but going jobs.
+
+    Best effort in a rollback: that must not fail over it, so at the deadline the caller moves on
+    and the job's ARN stays in the log.
     """
     current = event["PhysicalResourceId"]
 
@@ -364,28 +638,39 @@ def _sweep_step(event: Mapping[str, Any], sweep: Mapping[str, Any]) -> bool:
     try:
         for arn in cleanrooms_ml.find_job_arns(candidate):
             job = None if arn == current else cleanrooms_ml.get_job(arn)
-            if (
-                job is None
-                or job["status"] in _DELETING
-                or not _started_here(event, job, sweep["config"])
-            ):
+            if job is None or job["status"] in _DELETING or not _left_by(event, job, sweep):
                 continue
             done = False
-            try:
-                cleanrooms_ml.client().delete_audience_generation_job(audienceGenerationJobArn=arn)
-                logger.info("Removing job %s, left by the failed replacement", arn)
-            except ClientError as error:
-                logger.warning(
-                    "Job %s, left by the failed replacement, must wait: %s",
-                    arn,
-                    cleanrooms_ml.error_code(error),
-                )
+            if send_delete:
+                _send_sweep_delete(arn)
     except (ClientError, BotoCoreError) as error:
-        logger.warning(
-            "Looking for jobs a failed replacement left failed: %s", cleanrooms_ml.error_code(error)
-        )
+        logger.warning("Looking for jobs to sweep failed: %s", cleanrooms_ml.error_code(error))
         return False
     return done
+
+
+def _left_by(event: Mapping[str, Any], job: Mapping[str, Any], sweep: Mapping[str, Any]) -> bool:
+    owner = job_identity.ownership(job.get("tags") or {})
+    since = sweep.get("since")
+    created = job.get("createTime")
+    return (
+        owner.names(event["StackId"], event["LogicalResourceId"])
+        and bool(owner.request)
+        and owner.configuration == sweep["config"]
+        and owner.replaces == sweep["replaces"]
+        and (since is None or created is None or created.timestamp() >= float(since))
+    )
+
+
+def _send_sweep_delete(arn: str) -> None:
+    try:
+        cleanrooms_ml.client().delete_audience_generation_job(audienceGenerationJobArn=arn)
+        logger.info("Removing job %s, which no stack resource holds", arn)
+    except ClientError as error:
+        logger.warning("Job %s must wait: %s", arn, cleanrooms_ml.error_code(error))
+
+
+# -------------------------------------------------------------------------------------- tags
 
 
 def _apply_tags(arn: str, declared: Mapping[str, str], desired: Mapping[str, str]) -> bool:
@@ -400,29 +685,34 @@ def _apply_tags(arn: str, declared: Mapping[str, str], desired: Mapping[str, str
     except (ClientError, BotoCoreError) as error:
         if cleanrooms_ml.is_transient(error):
             return False
-        raise HandlerError(
-            f"Updating the tags of job {arn} failed: {cleanrooms_ml.error_code(error)}: "
-            f"{cleanrooms_ml.error_message(error)}"
-        ) from error
+        raise HandlerError(_failed("Tagging", error, f"job {arn}")) from error
     logger.info("Tags of %s: set %s, removed %s", arn, sorted(to_set), to_remove)
     return True
+
+
+# ------------------------------------------------------------------------------------ shared
+
+
+def _parse(raw: Mapping[str, Any]) -> JobProperties:
+    check_known_properties(raw, cleanrooms_ml.start_input_shape())
+    return parse_properties(raw)
+
+
+def _generated_name(event: Mapping[str, Any]) -> str:
+    return job_identity.generated_name(
+        event["StackId"], event["LogicalResourceId"], event["RequestId"]
+    )
 
 
 def _started_from(event: Mapping[str, Any], arn: str, raw: Mapping[str, Any]) -> bool:
     """Whether the job at ``arn`` was started by this resource from exactly these properties."""
     job = _patiently(cleanrooms_ml.get_job, arn, what=f"Reading job {arn}")
-    return job is not None and _started_here(
-        event, job, configuration_digest(raw, event["StackId"])
-    )
-
-
-def _started_here(event: Mapping[str, Any], job: Mapping[str, Any], configuration: str) -> bool:
-    """Whether this stack resource started ``job``, from the properties with this digest."""
-    tags = job.get("tags") or {}
-    return (
-        job_identity.is_owned_by(tags, event["StackId"], event["LogicalResourceId"])
-        and job_identity.configuration_of(tags) == configuration
-    )
+    if job is None:
+        return False
+    owner = job_identity.ownership(job.get("tags") or {})
+    return owner.names(
+        event["StackId"], event["LogicalResourceId"]
+    ) and owner.configuration == configuration_digest(raw, event["StackId"])
 
 
 def _poll_job(
@@ -433,15 +723,20 @@ def _poll_job(
         job = cleanrooms_ml.get_job(arn)
     except (ClientError, BotoCoreError) as error:
         if not cleanrooms_ml.is_transient(error):
-            raise HandlerError(
-                f"Reading job {arn} failed: {cleanrooms_ml.error_code(error)}: "
-                f"{cleanrooms_ml.error_message(error)}"
-            ) from error
+            raise HandlerError(_failed("GetAudienceGenerationJob", error, f"job {arn}")) from error
         _check_deadline(event, state, f"Job {arn} could not be read before the wait timed out.")
         return None
     if job is None:
         _fail(event, state, f"Job {arn} no longer exists: it was deleted outside CloudFormation.")
     return job
+
+
+def _not_yet(
+    event: Mapping[str, Any], state: Mapping[str, Any], message: str, *, arn: str | None = None
+) -> dict[str, Any]:
+    """Not complete: poll again, unless the deadline has passed (then fail with ``message``)."""
+    _check_deadline(event, state, message, arn=arn)
+    return {"IsComplete": False}
 
 
 def _fail(
@@ -478,11 +773,9 @@ def _completed(arn: str, name: str) -> dict[str, Any]:
     }
 
 
-def _state(
-    action: str, props: JobProperties | None, *, wait: int | None = None, **extra: Any
-) -> dict[str, Any]:
-    timeout = wait if wait is not None else props.wait_timeout_seconds if props else 0
-    return {"action": action, "deadline": time.time() + timeout, **extra}
+def _state(action: str, wait_seconds: float, **extra: Any) -> dict[str, Any]:
+    now = time.time()
+    return {"action": action, "began": now, "deadline": now + wait_seconds, **extra}
 
 
 def _declared_tags(raw: Mapping[str, Any]) -> dict[str, str]:
@@ -492,34 +785,92 @@ def _declared_tags(raw: Mapping[str, Any]) -> dict[str, str]:
         return {}
 
 
-def _lenient_wait_timeout(raw: Mapping[str, Any]) -> int:
-    try:
-        return parse_properties(raw).wait_timeout_seconds
-    except InvalidPropertyError:
-        return DEFAULT_WAIT_TIMEOUT_SECONDS
+def _status_details(job: Mapping[str, Any]) -> str:
+    details = job.get("statusDetails") or {}
+    return f"{details.get('statusCode', 'no status code')}: {details.get('message', 'no message')}"
+
+
+class _Transient(HandlerError):
+    """A read that kept failing transiently through ``_patiently``."""
+
+
+class _NameFreeingUp(Exception):
+    """The job holding a name is being deleted: the name frees up soon."""
 
 
 def _patiently(call: Any, *args: Any, what: str) -> Any:
-    """``call(*args)``, retried while the service throttles (beyond botocore's own retries)."""
+    """``call(*args)``, retried while the service throttles (beyond botocore's own retries).
+
+    A non-transient failure is a HandlerError naming ``what``; a transient one that outlasts the
+    patience (or the invocation's budget) is ``_Transient``.
+    """
     for delay in (*PATIENCE_SECONDS, None):
         try:
             return call(*args)
         except (ClientError, BotoCoreError) as error:
-            if delay is None or not cleanrooms_ml.is_transient(error):
-                raise HandlerError(
-                    f"{what} failed: {cleanrooms_ml.error_code(error)}: "
-                    f"{cleanrooms_ml.error_message(error)}"
-                ) from error
+            if not cleanrooms_ml.is_transient(error):
+                raise HandlerError(_failed(what, error)) from error
+            if delay is None or cleanrooms_ml.budget_left() < delay:
+                raise _Transient(_failed(what, error)) from error
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _reason(error: Exception) -> str:
-    """The message, cut to 1000 UTF-8 bytes: the framework wraps it, CloudFormation takes 4096."""
-    data = str(error).encode()
-    if len(data) <= MAX_REASON_LENGTH:
-        return data.decode()
-    return data[: MAX_REASON_LENGTH - 3].decode(errors="ignore") + "..."
+def _sleep_within_budget(seconds: float) -> None:
+    if cleanrooms_ml.budget_left() < seconds:
+        raise cleanrooms_ml.InvocationBudgetExceeded()
+    time.sleep(seconds)
+
+
+def _failed(operation: str, error: Exception, subject: str = "") -> str:
+    """One message format for a failed call: the operation, the code, the service's message."""
+    about = f" ({subject})" if subject else ""
+    return (
+        f"{operation}{about} failed: {cleanrooms_ml.error_code(error)}: "
+        f"{cleanrooms_ml.error_message(error)}"
+    )
+
+
+def _reason(error: Exception, event: Mapping[str, Any]) -> str:
+    """The message for CloudFormation: one line, no sensitive value, at most 1000 bytes as JSON.
+
+    The framework adds its own lines, the ids and Data; CloudFormation refuses a response body
+    over 4096 bytes, and control characters grow sixfold when JSON-escaped.
+    """
+    text = _CONTROL_CHARACTERS.sub(" ", str(error)).strip()
+    for secret in _sensitive_values(event):
+        text = text.replace(secret, "***")
+    if _escaped_size(text) <= MAX_REASON_LENGTH:
+        return text
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix that fits with its ellipsis
+        middle = (low + high + 1) // 2
+        if _escaped_size(text[:middle] + "...") <= MAX_REASON_LENGTH:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + "..."
+
+
+def _escaped_size(text: str) -> int:
+    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
+
+
+def _sensitive_values(event: Mapping[str, Any]) -> list[str]:
+    """The SQL seed's query, parameter names and values (the service model marks them sensitive)."""
+    found: list[str] = []
+    for key in ("ResourceProperties", "OldResourceProperties"):
+        seed = (event.get(key) or {}).get("SeedAudience")
+        sql = seed.get("SqlParameters") if isinstance(seed, Mapping) else None
+        if not isinstance(sql, Mapping):
+            continue
+        parameters = sql.get("Parameters")
+        pairs: Iterable[Any] = parameters.items() if isinstance(parameters, Mapping) else ()
+        found.extend(str(part) for pair in pairs for part in pair)
+        found.append(str(sql.get("QueryString") or ""))
+    return sorted(
+        (value for value in set(found) if len(value) >= MIN_SCRUBBED_LENGTH), key=len, reverse=True
+    )
 
 
 def _log_event(entry: str, event: Mapping[str, Any]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from job_properties import JOB_ARN_PATTERN, OWNER_TAG_KEY
 
@@ -18,6 +19,8 @@ MAX_NAME_LENGTH = 63
 _DIGEST_LENGTH = 12
 PENDING_PREFIX = "cdk-cleanrooms-ml:pending-start:"
 """Physical id of a job whose Start is still owed (quota full, throttled): it carries the name."""
+CREATE_FAILED_MARKER = "AWSCDK::CustomResourceProviderFramework::CREATE_FAILED"
+"""The Provider framework's physical id for a Create whose ``on_event`` failed."""
 
 
 def generated_name(stack_id: str, logical_id: str, request_id: str) -> str:
@@ -38,20 +41,71 @@ def generated_name_prefix(stack_id: str, logical_id: str) -> str:
     return f"{readable}-"
 
 
-def owner_tag(stack_id: str, logical_id: str, configuration: str) -> dict[str, str]:
-    """The ownership tag: ``<digest of stack id and logical id>/<configuration digest>``."""
-    return {OWNER_TAG_KEY: f"{_owner(stack_id, logical_id)}/{configuration}"}
+@dataclass(frozen=True)
+class Ownership:
+    """What a job's ownership tag records (each part "" when the tag lacks it).
+
+    The tag's value is ``<owner>/<configuration>/<request>/<replaces>``: digests of the stack id and
+    logical id, of the job-defining properties, of the CloudFormation request that started the job,
+    and of the physical id that job was started to replace ("" for a Create). Jobs started by
+    0.1.0 carry only the first two parts.
+    """
+
+    owner: str = ""
+    configuration: str = ""
+    request: str = ""
+    replaces: str = ""
+
+    def names(self, stack_id: str, logical_id: str) -> bool:
+        """Whether this stack resource started the job."""
+        return self.owner == _owner(stack_id, logical_id)
+
+
+def ownership(tags: Mapping[str, str]) -> Ownership:
+    """The ownership a job's tags record."""
+    value = tags.get(OWNER_TAG_KEY)
+    if value is None:
+        return Ownership()
+    parts = [*value.split("/"), "", "", ""][:4]
+    return Ownership(*parts)
+
+
+def owner_tag(
+    stack_id: str,
+    logical_id: str,
+    configuration: str,
+    *,
+    request_id: str,
+    replaces: str | None = None,
+) -> dict[str, str]:
+    """The ownership tag of a job started by request ``request_id`` (see ``Ownership``)."""
+    parts = (
+        _owner(stack_id, logical_id),
+        configuration,
+        request_digest(request_id),
+        replaced_digest(replaces) if replaces else "",
+    )
+    return {OWNER_TAG_KEY: "/".join(parts)}
+
+
+def request_digest(request_id: str) -> str:
+    """The request part of the ownership tag: a redelivered request has the same one."""
+    return _digest(request_id)
+
+
+def replaced_digest(physical_id: str) -> str:
+    """The replaces part of the ownership tag of a job started to replace ``physical_id``."""
+    return _digest(physical_id)
 
 
 def is_owned_by(tags: Mapping[str, str], stack_id: str, logical_id: str) -> bool:
     """Whether a job's tags say that this stack resource started it."""
-    owner, _, _ = tags.get(OWNER_TAG_KEY, "").partition("/")
-    return owner == _owner(stack_id, logical_id)
+    return ownership(tags).names(stack_id, logical_id)
 
 
 def configuration_of(tags: Mapping[str, str]) -> str:
     """The configuration digest recorded in a job's ownership tag ("" if it has none)."""
-    return tags.get(OWNER_TAG_KEY, "").partition("/")[2]
+    return ownership(tags).configuration
 
 
 def is_job_arn(physical_id: str | None) -> bool:
@@ -69,8 +123,17 @@ def pending_name(physical_id: str | None) -> str | None:
     return None
 
 
+def names_job(physical_id: str | None, arn: str, name: str) -> bool:
+    """Whether ``physical_id`` is the job's ARN or the pending id that carries its name."""
+    return physical_id in (arn, pending_id(name))
+
+
 def _owner(stack_id: str, logical_id: str) -> str:
     return hashlib.sha256(f"{stack_id}\n{logical_id}".encode()).hexdigest()[:20]
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:_DIGEST_LENGTH]
 
 
 def _stack_name(stack_id: str) -> str:

@@ -9,6 +9,7 @@ call, and every message names the property as it stands in the template (``SeedA
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -25,6 +26,17 @@ OWNER_TAG_KEY = "cdk-cleanrooms-ml:owner"
 DEFAULT_WAIT_TIMEOUT_SECONDS = 3000
 MAX_WAIT_TIMEOUT_SECONDS = 3240
 """The Provider framework gives up after 55 minutes; the handler must fail (with the ARN) first."""
+DELETE_TIMEOUT_SECONDS = MAX_WAIT_TIMEOUT_SECONDS
+"""How long a Delete (and a waiter's removal of a job no request awaits) may wait for the service,
+whatever ``WaitTimeoutSeconds`` says: a job may take minutes to leave CREATE_PENDING."""
+
+MAX_SEED_BYTES = 64 * 1024
+"""``SeedAudience`` as JSON travels in every request: twice in an update, as the input of the
+framework's waiter (at most 256 KiB) and in its error cause. Long queries belong in an analysis
+template."""
+
+# Properties that steer the handler and are no API member.
+_HANDLER_PROPERTIES = frozenset({"ServiceToken", "WaitForCompletion", "WaitTimeoutSeconds"})
 
 # Properties that only steer the handler: changing them never replaces the job.
 _IN_PLACE_PROPERTIES = frozenset(
@@ -72,8 +84,28 @@ class JobProperties:
         return request
 
 
+def check_known_properties(raw: Mapping[str, Any], shape: Any) -> None:
+    """Refuse a property that neither the API (input ``shape``) nor the handler knows.
+
+    A misspelt property would otherwise be ignored, and a later change to it replace the job.
+    """
+    _check_known(raw, shape, "", _HANDLER_PROPERTIES)
+
+
+def check_seed_size(seed: Any) -> None:
+    """Refuse a ``SeedAudience`` above ``MAX_SEED_BYTES`` as JSON (see there why)."""
+    size = len(json.dumps(seed, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_SEED_BYTES:
+        raise InvalidPropertyError(
+            f"SeedAudience: must be at most {MAX_SEED_BYTES} bytes as JSON, got {size}: every "
+            "CloudFormation request and the Provider framework's waiter carry it. Keep a long "
+            "query in a Clean Rooms analysis template (SeedAudience.from_analysis_template)."
+        )
+
+
 def parse_properties(raw: Mapping[str, Any]) -> JobProperties:
     """Parse ``ResourceProperties``; raise InvalidPropertyError naming the property."""
+    check_seed_size(raw.get("SeedAudience"))
     wait_timeout = _optional_int(raw, "WaitTimeoutSeconds")
     if wait_timeout is not None and not 1 <= wait_timeout <= MAX_WAIT_TIMEOUT_SECONDS:
         raise InvalidPropertyError(
@@ -182,6 +214,26 @@ def _job_defining(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in raw.items() if key not in _IN_PLACE_PROPERTIES}
 
 
+def _check_known(value: Any, shape: Any, path: str, extra: frozenset[str] = frozenset()) -> None:
+    if shape.type_name == "list" and isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_known(item, shape.member, f"{path}[{index}]")
+    if shape.type_name != "structure" or not isinstance(value, Mapping):
+        return
+    members = {_pascal(member): member_shape for member, member_shape in shape.members.items()}
+    for key, item in value.items():
+        if key in extra:
+            continue
+        if key not in members:
+            known = sorted({*members, *extra})
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise InvalidPropertyError(
+                f"{_join(path, str(key))}: unknown property{hint}; known: {', '.join(known)}"
+            )
+        _check_known(item, members[key], _join(path, key))
+
+
 def _check_value(
     value: Any, shape: Any, path: str, skip: Callable[[Any], bool], sensitive: bool = False
 ) -> None:
@@ -197,8 +249,10 @@ def _check_value(
     elif shape.type_name == "map":
         _check_range(len(value), meta, path, "entries")
         for key, item in value.items():
+            # A sensitive map's keys are sensitive too (SQL parameter names): never in a message.
+            where = f"{path}[a sensitive key]" if sensitive else f"{path}[{key!r}]"
             _check_value(key, shape.key, f"{path} key", skip, sensitive)
-            _check_value(item, shape.value, f"{path}[{key!r}]", skip, sensitive)
+            _check_value(item, shape.value, where, skip, sensitive)
     elif shape.type_name == "list":
         _check_range(len(value), meta, path, "items")
         for index, item in enumerate(value):
@@ -228,8 +282,12 @@ def _check_range(size: int, meta: Mapping[str, Any], path: str, unit: str) -> No
 
 def _join(path: str, member: str) -> str:
     """``seedAudience`` + ``roleArn`` -> ``SeedAudience.RoleArn``: the template's spelling."""
-    pascal = member[:1].upper() + member[1:]
+    pascal = _pascal(member)
     return f"{path}.{pascal}" if path else pascal
+
+
+def _pascal(member: str) -> str:
+    return member[:1].upper() + member[1:]
 
 
 def _seed_audience(raw: Any) -> dict[str, Any]:
