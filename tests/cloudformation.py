@@ -22,10 +22,10 @@ import copy
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 CREATE_FAILED_MARKER = "AWSCDK::CustomResourceProviderFramework::CREATE_FAILED"
 STACK_ID = (
@@ -54,7 +54,10 @@ class Response:
     physical_id: str
     data: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    """The error message in the Reason (the handler's own, when the handler failed)."""
     polls: int = 0
+    raw_reason: str = ""
+    """The Reason as the framework sends it: the message inside a JavaScript stack."""
 
     @property
     def ok(self) -> bool:
@@ -74,14 +77,46 @@ def stringify(value: Any) -> Any:
     return value
 
 
+class Sleep(Protocol):
+    """How a framework waits between polls.
+
+    Not ``Callable``: mypy takes a class attribute of that type for a method, which tests could
+    not replace through the ``Framework`` protocol.
+    """
+
+    def __call__(self, seconds: float, /) -> None: ...
+
+
+class Framework(Protocol):
+    """What a Stack needs of a Provider framework (``provider_runtime`` runs the real one)."""
+
+    total_timeout: float
+    sleep: Sleep
+
+    def deliver(self, event: dict[str, Any]) -> Response: ...
+
+    def begin(self, event: Mapping[str, Any]) -> Response | dict[str, Any]: ...
+
+    def poll(
+        self, execution: Mapping[str, Any], polls: int, *, timed_out: bool
+    ) -> Response | None: ...
+
+
 @dataclass
 class ProviderFramework:
-    """Delivers one event through ``on_event`` and ``is_complete`` as the CDK framework does."""
+    """Delivers one event through ``on_event`` and ``is_complete`` as the CDK framework does.
+
+    A restatement of the framework in Python, kept only where its real runtime
+    (``provider_runtime.RealProviderFramework``) cannot run or would skew what is measured: the
+    old-botocore test in tests/test_packaging.py runs Python with ``-S`` so that nothing but
+    botocore 1.34.4 imports, which leaves aws-cdk-lib (it carries the runtime) out of reach; and
+    bench/handler_bench.py times the handler itself, which Node round trips would blur.
+    """
 
     handler: ModuleType
     query_interval: float = 0.0
     total_timeout: float = 60.0
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Sleep = time.sleep
 
     def deliver(self, event: dict[str, Any]) -> Response:
         """The whole operation: ``on_event``, then ``is_complete`` until it is done."""
@@ -165,6 +200,7 @@ class ProviderFramework:
             data=dict(event.get("Data") or {}),
             reason=reason,
             polls=polls,
+            raw_reason=full_reason,
         )
 
 
@@ -172,7 +208,7 @@ class ProviderFramework:
 class Stack:
     """One stack's custom resources as CloudFormation tracks them."""
 
-    framework: ProviderFramework
+    framework: Framework
     stack_id: str = STACK_ID
     resource_type: str = "Custom::CleanRoomsMLAudienceGenerationJob"
     physical_ids: dict[str, str] = field(default_factory=dict)
