@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import index
 import pytest
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint
-from cloudformation import ProviderFramework, Stack
+from cloudformation import Stack
 from local_endpoint import local_endpoint
+from provider_runtime import RealProviderFramework
 
 
 @pytest.fixture
@@ -20,5 +21,8 @@ def endpoint() -> Iterator[CleanRoomsMLEndpoint]:
 
 @pytest.fixture
 def stack(endpoint: CleanRoomsMLEndpoint) -> Stack:
-    """A stack whose custom resources are served by the handler module, polled every 10 ms."""
-    return Stack(ProviderFramework(index, query_interval=0.01, total_timeout=30))
+    """A stack served by the handler module through the real Provider framework runtime.
+
+    Its waiter polls every 10 ms.
+    """
+    return Stack(RealProviderFramework(index, query_interval=0.01, total_timeout=30))

@@ -1,4 +1,5 @@
-"""The handler pointed at a local Clean Rooms ML endpoint by standard boto3 configuration only."""
+"""The handler pointed at local Clean Rooms ML and CloudFormation endpoints by standard boto3
+configuration only."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import botocore.retries.standard
 import cleanrooms_ml
 import pytest
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint
+from cloudformation_endpoint import CloudFormationEndpoint
 
 ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -27,21 +29,40 @@ def _no_delay(self: object, context: object) -> float:
     return 0.0
 
 
+def _forget_clients() -> None:
+    """Clear every cached function of the handler's AWS module: its clients keep their endpoint."""
+    for value in vars(cleanrooms_ml).values():
+        if callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()
+
+
 @contextmanager
 def local_endpoint(**options: Any) -> Iterator[CleanRoomsMLEndpoint]:
-    """A running endpoint, and the handler's client pointed at it through the environment.
+    """A running Clean Rooms ML endpoint, and the handler's clients pointed at it.
+
+    A CloudFormation endpoint runs alongside (``cloudformation_endpoint.running()``): every
+    ``cloudformation.Stack`` made meanwhile publishes its statuses there, and the handler's
+    DescribeStackResource and DescribeStacks reach it through ``AWS_ENDPOINT_URL_CLOUDFORMATION``.
 
     botocore's standard retries still count and give up as they do in Lambda; only their sleeps
     (up to 1 s, 2 s, ... each) are dropped so that fault tests stay fast.
     """
-    with pytest.MonkeyPatch.context() as patch, CleanRoomsMLEndpoint(**options) as local:
-        for name, value in {**ENVIRONMENT, "AWS_ENDPOINT_URL_CLEANROOMSML": local.url}.items():
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        CleanRoomsMLEndpoint(**options) as local,
+        CloudFormationEndpoint() as cloudformation,
+    ):
+        urls = {
+            "AWS_ENDPOINT_URL_CLEANROOMSML": local.url,
+            "AWS_ENDPOINT_URL_CLOUDFORMATION": cloudformation.url,
+        }
+        for name, value in {**ENVIRONMENT, **urls}.items():
             patch.setenv(name, value)
         patch.delenv("AWS_PROFILE", raising=False)
         patch.delenv("AWS_SESSION_TOKEN", raising=False)
         patch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", _no_delay)
-        cleanrooms_ml.client.cache_clear()
+        _forget_clients()
         try:
             yield local
         finally:
-            cleanrooms_ml.client.cache_clear()
+            _forget_clients()

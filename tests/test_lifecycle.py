@@ -1,9 +1,10 @@
 """Lifecycle under faults: no fault loses a job, and none leaves one behind that no one owns.
 
-Every test plays CloudFormation and the CDK Provider framework (``tests/cloudformation.py``)
-against the local Clean Rooms ML endpoint, with faults injected into its answers. A job is
-*orphaned* when it exists in the account while no physical id that CloudFormation holds names it
-(its ARN, or the pending id that carries its name) and no Delete is taking it away.
+Every test plays CloudFormation (``tests/cloudformation.py``) around the CDK Provider framework's
+own runtime (``tests/provider_runtime.py``) against the local Clean Rooms ML endpoint, with faults
+injected into its answers. A job is *orphaned* when it exists in the account while no physical id
+that CloudFormation holds names it (its ARN, or the pending id that carries its name) and no
+Delete is taking it away.
 """
 
 from __future__ import annotations
@@ -22,17 +23,12 @@ import cleanrooms_ml
 import index
 import pytest
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint, Fault
-from cloudformation import (
-    CREATE_FAILED_MARKER,
-    RESPONSE_URL,
-    ProviderFramework,
-    Response,
-    Stack,
-)
+from cloudformation import CREATE_FAILED_MARKER, RESPONSE_URL, Response, Stack
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from job_identity import is_job_arn, pending_id, pending_name
 from local_endpoint import local_endpoint
+from provider_runtime import RealProviderFramework
 from test_handler import ROLE, SQL, SQL_PARAMETER, properties, sql_seed
 
 START = "StartAudienceGenerationJob"
@@ -86,12 +82,10 @@ def deliver_in_parallel(
 ) -> list[Response]:
     """CloudFormation's parallel creates: every ``on_event`` first, then ``is_complete`` in turn.
 
-    Each result is merged into its event exactly as ``ProviderFramework`` does: ``on_event``'s
-    result (HandlerState, physical id, Data) into the event, a raised error into FAILED with the
-    physical id known so far (the CREATE_FAILED marker if none), ``IsComplete`` into SUCCESS with
-    the Data of both calls.
+    Each ``begin`` is the framework's ``onEvent``, which starts a waiter with the event merged
+    with ``on_event``'s result; each ``poll`` is one ``isComplete`` of that waiter.
     """
-    framework = ProviderFramework(handler)
+    framework = RealProviderFramework(handler)
     responses: dict[int, Response] = {}
     waiting: dict[int, dict[str, Any]] = {}
     for position, raw in enumerate(events):
@@ -144,10 +138,11 @@ def gone_or_going(endpoint: CleanRoomsMLEndpoint, arn: str) -> bool:
 
 
 def assert_clear_failure(response: Response) -> None:
+    """FAILED with a message within the handler's cap, and no traceback in the whole Reason."""
     assert response.status == "FAILED"
     assert response.reason.strip(), "a FAILED response needs a reason"
     assert len(response.reason) <= index.MAX_REASON_LENGTH, len(response.reason)
-    assert "Traceback" not in response.reason
+    assert "Traceback" not in response.raw_reason
 
 
 def delete_event(
@@ -922,7 +917,7 @@ def play_lifecycle(
     outcome = Lifecycle()
     with local_endpoint(create_duration=0.02, delete_duration=0.02) as endpoint:
         handler = StrictHandler()
-        stack = Stack(ProviderFramework(handler, query_interval=0.005, total_timeout=30))
+        stack = Stack(RealProviderFramework(handler, query_interval=0.005, total_timeout=30))
         props = properties(endpoint, **overrides)
         held: set[str] = set()  # physical ids CloudFormation holds, or saw a Delete of fail
 

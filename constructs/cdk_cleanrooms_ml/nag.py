@@ -4,10 +4,14 @@ cdk-nag 2.x (``Aspects.of(app).add(AwsSolutionsChecks())``) reads ``cdk_nag`` me
 CloudFormation resource, as ``NagSuppressions.add_resource_suppressions`` writes it. cdk-nag 3.x
 (``Validations.of(app).add_plugins(AwsSolutionsChecks(app))``) reads CDK's own acknowledgments,
 one per finding id such as ``AwsSolutions-IAM5[Resource::*]``.
+
+Both match a finding by its exact id, in which cdk-nag writes a resource ARN as
+``flatten_cfn_reference`` does: a stack with ``env=`` has its Region and account in the id.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,3 +48,30 @@ def acknowledge(
             if "InvalidValidationId" not in str(error):
                 raise
             validations.acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
+
+
+def flatten_cfn_reference(value: Any) -> str:
+    """A resolved CloudFormation value as cdk-nag writes it in a finding id.
+
+    cdk-nag's own ``flattenCfnReference`` (the same in 2.x and 3.x): ``Fn::Join`` joined,
+    ``{"Ref": "X"}`` as ``<X>``, ``{"Fn::GetAtt": ["X", "Arn"]}`` as ``<X.Arn>``, ``Fn::Sub``'s
+    ``${X}`` as ``<X>``, ``Fn::ImportValue`` as its export name.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.replace("${", "<").replace("}", ">")
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            delimiter, items = value["Fn::Join"]
+            return str(delimiter).join(flatten_cfn_reference(item) for item in items)
+        if "Fn::Sub" in value:
+            return flatten_cfn_reference(value["Fn::Sub"])
+        if "Fn::GetAtt" in value:
+            resource, attribute = value["Fn::GetAtt"]
+            return f"<{flatten_cfn_reference(resource)}.{flatten_cfn_reference(attribute)}>"
+        if "Fn::ImportValue" in value:
+            return flatten_cfn_reference(value["Fn::ImportValue"])
+        if "Ref" in value:
+            return f"<{flatten_cfn_reference(value['Ref'])}>"
+    return json.dumps(value, separators=(",", ":"))

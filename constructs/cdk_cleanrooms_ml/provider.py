@@ -13,7 +13,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct, IValidation
 
 from cdk_cleanrooms_ml.handler_asset import handler_asset_dir
-from cdk_cleanrooms_ml.nag import acknowledge
+from cdk_cleanrooms_ml.nag import acknowledge, flatten_cfn_reference
 from cdk_cleanrooms_ml.validation import tag_problems
 
 QUERY_INTERVAL = Duration.seconds(30)
@@ -70,17 +70,11 @@ class AudienceGenerationJobProvider(Construct):
             description="Starts, tags and deletes Clean Rooms ML audience generation jobs",
         )
         self.log_group.grant_write(self.role)
+        self._job_arns = stack.format_arn(
+            service="cleanrooms-ml", resource="audience-generation-job", resource_name="*"
+        )
         self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=_JOB_ACTIONS,
-                resources=[
-                    stack.format_arn(
-                        service="cleanrooms-ml",
-                        resource="audience-generation-job",
-                        resource_name="*",
-                    )
-                ],
-            )
+            iam.PolicyStatement(actions=_JOB_ACTIONS, resources=[self._job_arns])
         )
         # Settles a Start whose answer was lost: the job is found by its name.
         self.role.add_to_policy(
@@ -156,15 +150,14 @@ class AudienceGenerationJobProvider(Construct):
             return f"Resource::<{stack.get_logical_id(element)}.Arn>:*"
 
         handler_policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        # As cdk-nag words it: the stack's Region and account, literal or a token, are part of it.
+        job_arns = flatten_cfn_reference(stack.resolve(self._job_arns))
         acknowledge(
             handler_policy,
             "AwsSolutions-IAM5",
             "Clean Rooms ML generates job ids; the handler may touch only audience generation jobs "
             "of this account and Region, and deletes only those whose ownership tag names it.",
-            [
-                "Resource::arn:<AWS::Partition>:cleanrooms-ml:<AWS::Region>:<AWS::AccountId>:"
-                "audience-generation-job/*"
-            ],
+            [f"Resource::{job_arns}"],
         )
         acknowledge(
             handler_policy,
