@@ -526,7 +526,12 @@ def test_from_bucket_with_a_role_of_another_stack_makes_no_dependency_cycle() ->
     env = cdk.Environment(account="111122223333", region="us-east-1")
     roles = cdk.Stack(app, "Roles", env=env)
     jobs = cdk.Stack(app, "Jobs", env=env)
-    role = iam.Role(roles, "Seed", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com"))
+    role = iam.Role(
+        roles,
+        "Seed",
+        assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com"),
+        path="/service/",
+    )
     bucket = s3.Bucket(jobs, "Seeds")
     job = s3_job(jobs, seed_audience=SeedAudience.from_bucket(bucket, "seed/", role))
 
@@ -537,8 +542,27 @@ def test_from_bucket_with_a_role_of_another_stack_makes_no_dependency_cycle() ->
     Template.from_stack(roles).resource_count_is("AWS::IAM::Policy", 0)
     policy = job.node.find_child("SeedRole").node.find_child("Policy")
     assert cdk.Stack.of(policy) is jobs
-    statements = Template.from_stack(jobs).to_json()["Resources"][logical_id(jobs, policy)]
-    assert "s3:GetObject*" in json.dumps(statements["Properties"]["PolicyDocument"])
+    resource = Template.from_stack(jobs).to_json()["Resources"][logical_id(jobs, policy)]
+    assert "s3:GetObject*" in json.dumps(resource["Properties"]["PolicyDocument"])
+    # Attached by the role's name (a Ref exported by its stack), right even with a path.
+    (attached,) = resource["Properties"]["Roles"]
+    assert list(attached) == ["Fn::ImportValue"]
+    assert "RefSeed" in attached["Fn::ImportValue"]
+
+
+def test_from_bucket_with_the_role_beside_the_bucket_grants_on_the_role() -> None:
+    app = cdk.App()
+    env = cdk.Environment(account="111122223333", region="us-east-1")
+    data = cdk.Stack(app, "Data", env=env)
+    jobs = cdk.Stack(app, "Jobs", env=env)
+    role = iam.Role(data, "Seed", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com"))
+    job = s3_job(jobs, seed_audience=SeedAudience.from_bucket(s3.Bucket(data, "B"), "s/", role))
+
+    app.synth()
+
+    assert job.node.try_find_child("SeedRole") is None
+    assert role.node.try_find_child("DefaultPolicy") is not None
+    assert [stack.stack_name for stack in jobs.dependencies] == ["Data"]
 
 
 def test_from_bucket_with_a_role_of_the_same_stack_grants_on_the_role() -> None:

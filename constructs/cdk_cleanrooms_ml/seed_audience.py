@@ -163,22 +163,26 @@ class SeedAudience:
         role_arn = self._role if isinstance(self._role, str) else self._role.role_arn
         if self._read_grant is not None:
             bucket, prefix = self._read_grant
-            bucket.grant_read(self._reader(scope, role_arn), f"{prefix}*")
+            bucket.grant_read(self._reader(scope, bucket), f"{prefix}*")
         properties: dict[str, Any] = {**self._source, "RoleArn": role_arn}
         if self._compute is not None:
             properties["SqlComputeConfiguration"] = self._compute._render()
         return SeedAudienceConfig(properties=properties, role_arn=role_arn)
 
-    def _reader(self, scope: Construct, role_arn: str) -> iam.IRole:
-        """The role to grant read access to, as seen from the job's stack.
+    def _reader(self, scope: Construct, bucket: s3.IBucket) -> iam.IRole:
+        """The role to grant read access to: where the grant's policy goes.
 
-        A role of another stack is imported by its ARN into the job: granting to it directly would
-        put a statement that names this stack's bucket into that stack's policy, while the job
-        names the role, a cycle between the two stacks.
+        A role ARN is imported into the job, so the policy is the job's. So is the policy for a role
+        of another stack than the job's and the bucket's: granting on that role directly would put
+        a statement naming the bucket into the role's stack while the job names the role, a cycle
+        between the stacks. It is imported by name, which keeps a role path right.
         """
-        if isinstance(self._role, str) or self._role.stack is not Stack.of(scope):
-            return iam.Role.from_role_arn(scope, "SeedRole", role_arn)
-        return self._role
+        if isinstance(self._role, str):
+            return iam.Role.from_role_arn(scope, "SeedRole", self._role)
+        role_stack = self._role.stack
+        if role_stack is Stack.of(scope) or role_stack is bucket.stack:
+            return self._role
+        return iam.Role.from_role_name(scope, "SeedRole", self._role.role_name)
 
 
 def _sql(key: str, value: str, parameters: Mapping[str, str] | None) -> dict[str, Any]:
