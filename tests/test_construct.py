@@ -34,10 +34,10 @@ def make_stack(**props: Any) -> cdk.Stack:
     return cdk.Stack(cdk.App(), "Jobs", **props)
 
 
-def s3_job(scope: cdk.Stack, id_: str = "Job", **props: Any) -> AudienceGenerationJob:
+def s3_job(scope: cdk.Stack, id: str = "Job", **props: Any) -> AudienceGenerationJob:
     props.setdefault("configured_audience_model_arn", MODEL)
     props.setdefault("seed_audience", SeedAudience.from_s3("s3://seed-bucket/seed/", ROLE_ARN))
-    return AudienceGenerationJob(scope, id_, **props)
+    return AudienceGenerationJob(scope, id, **props)
 
 
 def job_properties(template: Template) -> dict[str, Any]:
@@ -307,7 +307,10 @@ def test_default_removal_deletes_the_job() -> None:
     stack = make_stack()
     s3_job(stack)
 
-    Template.from_stack(stack).has_resource(RESOURCE_TYPE, {"DeletionPolicy": "Delete"})
+    (resource,) = Template.from_stack(stack).find_resources(RESOURCE_TYPE).values()
+    # CloudFormation's default for both is Delete.
+    assert resource.get("DeletionPolicy", "Delete") == "Delete"
+    assert resource.get("UpdateReplacePolicy", "Delete") == "Delete"
 
 
 def test_from_bucket_grants_the_seed_role_read_access_to_the_prefix() -> None:
@@ -380,7 +383,7 @@ def test_arn_crosses_stacks_as_an_export() -> None:
     producer_template = Template.from_stack(producer)
     consumer_template = Template.from_stack(consumer)
 
-    job_id = logical_id(producer, job.node.find_child("Resource"))
+    job_id = logical_id(producer, job)
     exports = producer_template.to_json()["Outputs"]
     assert any(
         output["Value"] == {"Fn::GetAtt": [job_id, "AudienceGenerationJobArn"]}
@@ -421,9 +424,151 @@ def test_imported_job_satisfies_the_interface() -> None:
 def test_job_attributes_are_getatt_tokens() -> None:
     stack = make_stack()
     job = s3_job(stack)
-    job_id = logical_id(stack, job.node.find_child("Resource"))
+    job_id = logical_id(stack, job)
 
     assert stack.resolve(job.audience_generation_job_arn) == {
         "Fn::GetAtt": [job_id, "AudienceGenerationJobArn"]
     }
     assert stack.resolve(job.audience_generation_job_name) == {"Fn::GetAtt": [job_id, "Name"]}
+
+
+def test_default_child_is_the_cloudformation_resource_for_escape_hatches() -> None:
+    stack = make_stack()
+    job = s3_job(stack)
+
+    resource = job.node.default_child
+    assert isinstance(resource, cdk.CfnResource)
+    resource.add_property_override("Description", "set through the escape hatch")
+
+    assert resource.cfn_resource_type == RESOURCE_TYPE
+    properties = job_properties(Template.from_stack(stack))
+    assert properties["Description"] == "set through the escape hatch"
+
+
+def test_apply_removal_policy_works_as_on_any_l2() -> None:
+    stack = make_stack()
+    job = s3_job(stack)
+
+    job.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+
+    Template.from_stack(stack).has_resource(
+        RESOURCE_TYPE, {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+    )
+    with pytest.raises(ValueError, match=r"removal_policy: must be RemovalPolicy\.DESTROY or"):
+        job.apply_removal_policy(cdk.RemovalPolicy.SNAPSHOT)
+
+
+def test_removal_policies_of_a_scope_reach_the_job() -> None:
+    stack = make_stack()
+    s3_job(stack)
+
+    cdk.RemovalPolicies.of(stack).retain()
+
+    Template.from_stack(stack).has_resource(RESOURCE_TYPE, {"DeletionPolicy": "Retain"})
+
+
+def test_the_construct_id_is_called_id_and_may_be_given_by_keyword() -> None:
+    stack = make_stack()
+    seed = SeedAudience.from_s3("s3://seed-bucket/seed/", ROLE_ARN)
+
+    by_keyword = AudienceGenerationJob(
+        scope=stack, id="ByKeyword", configured_audience_model_arn=MODEL, seed_audience=seed
+    )
+    positional = AudienceGenerationJob(
+        stack, "Positional", configured_audience_model_arn=MODEL, seed_audience=seed
+    )
+    imported = AudienceGenerationJob.from_audience_generation_job_arn(
+        scope=stack,
+        id="Imported",
+        audience_generation_job_arn=(
+            "arn:aws:cleanrooms-ml:us-east-1:111122223333:audience-generation-job/abc"
+        ),
+    )
+
+    assert [by_keyword.node.id, positional.node.id, imported.node.id] == [
+        "ByKeyword",
+        "Positional",
+        "Imported",
+    ]
+
+
+def test_import_by_attributes_gives_the_name() -> None:
+    stack = make_stack()
+    arn = "arn:aws:cleanrooms-ml:eu-west-1:444455556666:audience-generation-job/abc"
+
+    imported = AudienceGenerationJob.from_audience_generation_job_attributes(
+        stack,
+        "Imported",
+        audience_generation_job_arn=arn,
+        audience_generation_job_name="spring-lookalikes",
+    )
+
+    assert imported.audience_generation_job_arn == arn
+    assert imported.audience_generation_job_name == "spring-lookalikes"
+    assert imported.env.region == "eu-west-1"
+
+
+def test_a_job_imported_by_arn_alone_says_how_to_give_its_name() -> None:
+    stack = make_stack()
+    imported = AudienceGenerationJob.from_audience_generation_job_arn(
+        stack,
+        "Imported",
+        "arn:aws:cleanrooms-ml:eu-west-1:444455556666:audience-generation-job/abc",
+    )
+
+    with pytest.raises(ValueError, match="from_audience_generation_job_attributes"):
+        _ = imported.audience_generation_job_name
+
+
+def test_from_bucket_with_a_role_of_another_stack_makes_no_dependency_cycle() -> None:
+    """The grant lands in a policy of the job's stack, not in the role's stack."""
+    app = cdk.App()
+    env = cdk.Environment(account="111122223333", region="us-east-1")
+    roles = cdk.Stack(app, "Roles", env=env)
+    jobs = cdk.Stack(app, "Jobs", env=env)
+    role = iam.Role(
+        roles,
+        "Seed",
+        assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com"),
+        path="/service/",
+    )
+    bucket = s3.Bucket(jobs, "Seeds")
+    job = s3_job(jobs, seed_audience=SeedAudience.from_bucket(bucket, "seed/", role))
+
+    app.synth()  # raises on a cycle between the stacks
+
+    assert [stack.stack_name for stack in jobs.dependencies] == ["Roles"]
+    assert roles.dependencies == []
+    Template.from_stack(roles).resource_count_is("AWS::IAM::Policy", 0)
+    policy = job.node.find_child("SeedRole").node.find_child("Policy")
+    assert cdk.Stack.of(policy) is jobs
+    resource = Template.from_stack(jobs).to_json()["Resources"][logical_id(jobs, policy)]
+    assert "s3:GetObject*" in json.dumps(resource["Properties"]["PolicyDocument"])
+    # Attached by the role's name (a Ref exported by its stack), right even with a path.
+    (attached,) = resource["Properties"]["Roles"]
+    assert list(attached) == ["Fn::ImportValue"]
+    assert "RefSeed" in attached["Fn::ImportValue"]
+
+
+def test_from_bucket_with_the_role_beside_the_bucket_grants_on_the_role() -> None:
+    app = cdk.App()
+    env = cdk.Environment(account="111122223333", region="us-east-1")
+    data = cdk.Stack(app, "Data", env=env)
+    jobs = cdk.Stack(app, "Jobs", env=env)
+    role = iam.Role(data, "Seed", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com"))
+    job = s3_job(jobs, seed_audience=SeedAudience.from_bucket(s3.Bucket(data, "B"), "s/", role))
+
+    app.synth()
+
+    assert job.node.try_find_child("SeedRole") is None
+    assert role.node.try_find_child("DefaultPolicy") is not None
+    assert [stack.stack_name for stack in jobs.dependencies] == ["Data"]
+
+
+def test_from_bucket_with_a_role_of_the_same_stack_grants_on_the_role() -> None:
+    stack = make_stack()
+    role = iam.Role(stack, "Seed", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com"))
+    job = s3_job(stack, seed_audience=SeedAudience.from_bucket(s3.Bucket(stack, "B"), "s/", role))
+
+    assert job.node.try_find_child("SeedRole") is None
+    assert role.node.try_find_child("DefaultPolicy") is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import aws_cdk as cdk
@@ -25,10 +26,10 @@ START = (
 )
 
 
-def job(scope: cdk.Stack, id_: str = "Job", **props: Any) -> AudienceGenerationJob:
+def job(scope: cdk.Stack, id: str = "Job", **props: Any) -> AudienceGenerationJob:
     props.setdefault("configured_audience_model_arn", MODEL)
     props.setdefault("seed_audience", SeedAudience.from_s3("s3://seed/prefix/", ROLE_ARN))
-    return AudienceGenerationJob(scope, id_, **props)
+    return AudienceGenerationJob(scope, id, **props)
 
 
 @pytest.mark.parametrize(
@@ -42,31 +43,51 @@ def job(scope: cdk.Stack, id_: str = "Job", **props: Any) -> AudienceGenerationJ
         ),
         ({"collaboration_id": "ABC"}, "collaboration_id: must be 36 to 36 characters, got 3"),
         ({"description": "d" * 256}, "description: must be 0 to 255 characters, got 256"),
-        (
-            {"seed_audience": SeedAudience.from_s3("https://seed/", ROLE_ARN)},
-            "seed_audience.DataSource.S3Uri: must match the pattern s3://.+, got 'https://seed/'",
-        ),
-        (
-            {"seed_audience": SeedAudience.from_s3("s3://seed/", "arn:aws:iam::1:role/short")},
-            "seed_audience.RoleArn: must match the pattern",
-        ),
-        (
-            {
-                "seed_audience": SeedAudience.from_sql(
-                    "SELECT 1", ROLE_ARN, compute=ComputeConfiguration(number=1)
-                )
-            },
-            "seed_audience.SqlComputeConfiguration.Worker.Number: must be 2 to 1024, got 1",
-        ),
-        (
-            {"seed_audience": SeedAudience.from_analysis_template("arn:aws:x", ROLE_ARN)},
-            "seed_audience.SqlParameters.AnalysisTemplateArn: must match the pattern",
-        ),
     ],
 )
 def test_bad_props_fail_when_the_job_is_defined(props: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         job(cdk.Stack(cdk.App(), "Jobs"), **props)
+
+
+@pytest.mark.parametrize(
+    ("make_seed", "message"),
+    [
+        (
+            lambda: SeedAudience.from_s3("https://seed/", ROLE_ARN),
+            "s3_uri: must match the pattern s3://.+, got 'https://seed/'",
+        ),
+        (
+            lambda: SeedAudience.from_s3("s3://seed/", "arn:aws:iam::1:role/short"),
+            "role: must match the pattern",
+        ),
+        (
+            lambda: SeedAudience.from_analysis_template("arn:aws:x", ROLE_ARN),
+            "analysis_template_arn: must match the pattern",
+        ),
+        (lambda: ComputeConfiguration(number=1), "number: must be 2 to 1024, got 1"),
+        (
+            lambda: ComputeConfiguration(worker_type="CR.16X"),
+            "worker_type: must be one of CR.1X, CR.4X, CR.8X, got 'CR.16X'",
+        ),
+    ],
+)
+def test_bad_seeds_fail_where_they_are_written(
+    make_seed: Callable[[], object], message: str
+) -> None:
+    """The message names the argument of the call that holds the mistake, as the user wrote it."""
+    with pytest.raises(ValueError) as raised:
+        make_seed()
+
+    assert str(raised.value).startswith(message)
+
+
+def test_a_seed_role_arn_read_at_bind_is_named_by_the_job_prop() -> None:
+    stack = cdk.Stack(cdk.App(), "Jobs")
+    role = iam.Role.from_role_arn(stack, "Short", "arn:aws:iam::1:role/short")
+
+    with pytest.raises(ValueError, match=re.escape("seed_audience.role: must match the pattern")):
+        job(stack, seed_audience=SeedAudience.from_s3("s3://seed/", role))
 
 
 def test_unresolved_tokens_are_left_to_the_handler() -> None:
@@ -85,24 +106,50 @@ def test_unresolved_tokens_are_left_to_the_handler() -> None:
     assert cdk.assertions.Template.from_stack(stack).to_json()["Resources"]
 
 
-def test_reserved_tag_keys_fail_at_synth() -> None:
+def test_a_reserved_tag_key_in_the_tags_prop_fails_where_it_is_written() -> None:
+    with pytest.raises(ValueError) as raised:
+        job(cdk.Stack(cdk.App(), "Jobs"), tags={"team": "ml", "aws:owner": "me"})
+
+    assert str(raised.value) == (
+        "tags key 'aws:owner': the prefix 'aws:' is reserved for AWS, got 'aws:owner'"
+    )
+
+
+def test_too_many_tags_in_the_tags_prop_fail_where_they_are_written() -> None:
+    with pytest.raises(ValueError, match=r"^tags: at most 49 tags .*, got 50$"):
+        job(cdk.Stack(cdk.App(), "Jobs"), tags={f"job{i}": "j" for i in range(50)})
+
+
+def test_a_reserved_tag_key_from_tags_of_fails_at_synth_naming_key_and_source() -> None:
     app = cdk.App()
     stack = cdk.Stack(app, "Jobs")
-    job(stack, tags={"aws:owner": "me"})
+    job(stack, tags={"team": "ml"})
+    cdk.Tags.of(app).add("aws:owner", "me")
 
-    with pytest.raises(Exception, match=r"Jobs/Job: tags\[0\]\.Key: the prefix 'aws:'"):
+    with pytest.raises(RuntimeError) as raised:
         app.synth()
 
+    assert (
+        "Jobs/Job: tags key 'aws:owner' (from Tags.of(...)): the prefix 'aws:' is reserved for "
+        "AWS, got 'aws:owner'"
+    ) in str(raised.value)
 
-def test_too_many_tags_counting_tags_of_fail_at_synth() -> None:
+
+def test_too_many_tags_counting_tags_of_fail_at_synth_saying_where_they_came_from() -> None:
     app = cdk.App()
     stack = cdk.Stack(app, "Jobs", tags={f"stack{i}": "s" for i in range(20)})
     job(stack, tags={f"job{i}": "j" for i in range(20)})
     for i in range(10):
         cdk.Tags.of(app).add(f"app{i}", "a")
 
-    with pytest.raises(Exception, match=r"Jobs/Job: tags: at most 49 tags .* got 50"):
+    with pytest.raises(RuntimeError) as raised:
         app.synth()
+
+    assert re.search(
+        r"Jobs/Job: tags: at most 49 tags .*, got 50: 10 from Tags.of\(\.\.\.\), "
+        r"20 from the stack's tags, 20 from the tags prop",
+        str(raised.value),
+    ), str(raised.value)
 
 
 def test_49_tags_are_fine() -> None:
@@ -157,21 +204,25 @@ def test_the_construct_accepts_exactly_what_the_service_model_accepts(
         "configuredAudienceModelArn": model,
         "seedAudience": {"dataSource": {"s3Uri": s3_uri}, "roleArn": ROLE_ARN},
     }
-    seed = SeedAudience.from_s3(s3_uri, ROLE_ARN)
     if workers is not None:
         request["seedAudience"] = {
             "sqlParameters": {"queryString": "SELECT 1"},
             "sqlComputeConfiguration": {"worker": {"number": workers}},
             "roleArn": ROLE_ARN,
         }
-        seed = SeedAudience.from_sql(
-            "SELECT 1", ROLE_ARN, compute=ComputeConfiguration(number=workers)
-        )
     optional = {"description": description, "collaborationId": collaboration_id}
     request.update({key: value for key, value in optional.items() if value is not None})
     model_accepts = validate(request, START) == []
 
     try:
+        # Seeds are checked where they are written, the rest where the job is.
+        seed = (
+            SeedAudience.from_s3(s3_uri, ROLE_ARN)
+            if workers is None
+            else SeedAudience.from_sql(
+                "SELECT 1", ROLE_ARN, compute=ComputeConfiguration(number=workers)
+            )
+        )
         job(
             _SHARED_STACK,
             f"Job{next(_IDS)}",

@@ -5,6 +5,7 @@ from cdk_cleanrooms_ml.audience_generation_job import (
     AudienceGenerationJobBase,
     IAudienceGenerationJob,
 )
+from cdk_cleanrooms_ml.provider import AudienceGenerationJobProvider
 from cdk_cleanrooms_ml.seed_audience import (
     ComputeConfiguration,
     SeedAudience,
@@ -15,6 +16,7 @@ from cdk_cleanrooms_ml.seed_audience import (
 __all__ = [
     "AudienceGenerationJob",
     "AudienceGenerationJobBase",
+    "AudienceGenerationJobProvider",
     "ComputeConfiguration",
     "IAudienceGenerationJob",
     "SeedAudience",

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import jsii
 from aws_cdk import (
-    CustomResource,
+    CfnResource,
     Duration,
     IResource,
     ITaggableV2,
@@ -19,23 +19,29 @@ from aws_cdk import (
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.provider import (
     MAX_WAIT_TIMEOUT,
     AudienceGenerationJobProvider,
 )
 from cdk_cleanrooms_ml.seed_audience import SeedAudience
-from cdk_cleanrooms_ml.validation import check_job
+from cdk_cleanrooms_ml.validation import check_job, check_tags
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
 READ_ACTIONS = ("cleanrooms-ml:GetAudienceGenerationJob", "cleanrooms-ml:ListTagsForResource")
 
 
 class IAudienceGenerationJob(IResource, Protocol):
-    """An audience generation job, defined in this app or imported by ARN."""
+    """An audience generation job, defined in this app or imported."""
 
     @property
     def audience_generation_job_arn(self) -> str:
         """The job's ARN."""
+        ...
+
+    @property
+    def audience_generation_job_name(self) -> str:
+        """The job's name (unknown for a job imported by its ARN alone)."""
         ...
 
     def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
@@ -48,31 +54,48 @@ class IAudienceGenerationJob(IResource, Protocol):
 
 
 class AudienceGenerationJobBase(Resource):
-    """What defined and imported jobs share: the ARN and the grants on it."""
+    """What defined and imported jobs share: the ARN, the name and the grants on the job."""
 
     @property
     def audience_generation_job_arn(self) -> str:
         raise NotImplementedError
 
+    @property
+    def audience_generation_job_name(self) -> str:
+        raise NotImplementedError
+
+    @check_argument_types
     def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
         """Grant ``actions`` on this job to ``grantee``."""
         return iam.Grant.add_to_principal(
             grantee=grantee, actions=list(actions), resource_arns=[self.audience_generation_job_arn]
         )
 
+    @check_argument_types
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` read this job: GetAudienceGenerationJob, ListTagsForResource."""
         return self.grant(grantee, *READ_ACTIONS)
 
 
 class _ImportedAudienceGenerationJob(AudienceGenerationJobBase):
-    def __init__(self, scope: Construct, id_: str, arn: str) -> None:
-        super().__init__(scope, id_, environment_from_arn=arn)
+    def __init__(self, scope: Construct, id: str, arn: str, name: str | None) -> None:
+        super().__init__(scope, id, environment_from_arn=arn)
         self._arn = arn
+        self._name = name
 
     @property
     def audience_generation_job_arn(self) -> str:
         return self._arn
+
+    @property
+    def audience_generation_job_name(self) -> str:
+        if self._name is None:
+            raise ValueError(
+                f"{self.node.path}: the name of a job imported by its ARN is unknown (the ARN "
+                "ends in the job's id, not its name); import it with "
+                "AudienceGenerationJob.from_audience_generation_job_attributes to give the name"
+            )
+        return self._name
 
 
 @jsii.implements(ITaggableV2)
@@ -87,12 +110,17 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
     with CDK's precedence: a ``Tags.of`` tag (priority 100 by default) overrides a ``tags`` prop or
     stack tag of the same key, ``tags`` overrides the stack's tags, and among ``Tags.of`` calls the
     higher priority, then the scope nearer the job, wins.
+
+    Like any CDK L2, its ``node.default_child`` is its ``CfnResource`` (for escape hatches such as
+    ``add_property_override``) and ``apply_removal_policy`` works on it. The handler all jobs of a
+    stack share is set up with ``AudienceGenerationJobProvider.configure`` (defaults there).
     """
 
+    @check_argument_types
     def __init__(
         self,
         scope: Construct,
-        id_: str,
+        id: str,
         *,
         configured_audience_model_arn: str,
         seed_audience: SeedAudience,
@@ -125,13 +153,11 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
         :param removal_policy: what happens to the job when it leaves the stack; ``RETAIN`` keeps
             it. Default: RemovalPolicy.DESTROY.
         """
-        super().__init__(scope, id_)
-        if removal_policy not in (RemovalPolicy.DESTROY, RemovalPolicy.RETAIN):
-            raise ValueError(
-                f"removal_policy: must be RemovalPolicy.DESTROY or RemovalPolicy.RETAIN (a job has "
-                f"no snapshot), got {removal_policy}"
-            )
+        _check_removal_policy(removal_policy)
         wait_seconds = _wait_timeout_seconds(wait_timeout)
+        if tags:
+            check_tags(tags)
+        super().__init__(scope, id)
         seed = seed_audience.bind(self)
         provider = AudienceGenerationJobProvider.of(self)
         provider.allow(configured_audience_model_arn, seed.role_arn)
@@ -156,45 +182,89 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
             "Tags": self._tag_manager.rendered_tags,
         }
         check_job(properties)
-        provider.check_tags_at_synth(self, self._tag_manager)
-        # ServiceTimeout is left at CloudFormation's default, 3600 s, its maximum: the provider
-        # framework's own limit (55 minutes) fits inside it.
-        self._resource = CustomResource(
+        provider.check_tags_at_synth(self, self._tag_manager, tags or {})
+        # The CloudFormation resource itself, not a CustomResource around it: with the id
+        # "Resource" it is this construct's default child, as on any L2 (and keeps the logical id
+        # a CustomResource's "Resource/Default" had). ServiceTimeout is left at CloudFormation's
+        # default, 3600 s, its maximum: the provider framework's own limit (55 minutes) fits.
+        self._resource = CfnResource(
             self,
             "Resource",
-            service_token=provider.service_token,
-            resource_type=RESOURCE_TYPE,
-            properties=properties,
-            removal_policy=removal_policy,
+            type=RESOURCE_TYPE,
+            properties={"ServiceToken": provider.service_token, **properties},
         )
+        if removal_policy is not RemovalPolicy.DESTROY:
+            # DESTROY is CloudFormation's default: one call into jsii fewer per job.
+            self._resource.apply_removal_policy(removal_policy)
         self._arn: str | None = None
         self._name: str | None = None
 
     @staticmethod
+    @check_argument_types
     def from_audience_generation_job_arn(
-        scope: Construct, id_: str, audience_generation_job_arn: str
+        scope: Construct, id: str, audience_generation_job_arn: str
     ) -> IAudienceGenerationJob:
-        """Refer to a job that exists outside this app (or in another stack) by its ARN."""
-        return _ImportedAudienceGenerationJob(scope, id_, audience_generation_job_arn)
+        """Refer to a job that exists outside this app (or in another stack) by its ARN.
+
+        The ARN ends in the job's id, which the service generates, not in its name: the import
+        has no ``audience_generation_job_name``. To have it, use
+        ``from_audience_generation_job_attributes``.
+        """
+        return _ImportedAudienceGenerationJob(scope, id, audience_generation_job_arn, None)
+
+    @staticmethod
+    @check_argument_types
+    def from_audience_generation_job_attributes(
+        scope: Construct,
+        id: str,
+        *,
+        audience_generation_job_arn: str,
+        audience_generation_job_name: str,
+    ) -> IAudienceGenerationJob:
+        """Refer to a job that exists outside this app (or in another stack) by ARN and name.
+
+        There is no ``from_audience_generation_job_name``: the ARN cannot be derived from the name
+        (it ends in an id the service generates), and grants need the ARN.
+
+        :param audience_generation_job_arn: the job's ARN.
+        :param audience_generation_job_name: the job's name.
+        """
+        return _ImportedAudienceGenerationJob(
+            scope, id, audience_generation_job_arn, audience_generation_job_name
+        )
 
     @property
     def audience_generation_job_arn(self) -> str:
         """The job's ARN (a token: ``Fn::GetAtt`` on the custom resource)."""
         if self._arn is None:
-            self._arn = self._resource.get_att_string("AudienceGenerationJobArn")
+            self._arn = self._resource.get_att("AudienceGenerationJobArn").to_string()
         return self._arn
 
     @property
     def audience_generation_job_name(self) -> str:
         """The job's name, given or generated (a token)."""
         if self._name is None:
-            self._name = self._resource.get_att_string("Name")
+            self._name = self._resource.get_att("Name").to_string()
         return self._name
+
+    @check_argument_types
+    def apply_removal_policy(self, policy: RemovalPolicy) -> None:
+        """What happens to the job when it leaves the stack: DESTROY or RETAIN (no SNAPSHOT)."""
+        _check_removal_policy(policy)
+        super().apply_removal_policy(policy)
 
     @property
     def cdk_tag_manager(self) -> TagManager:
         """Tag manager through which ``Tags.of(...)`` reaches the job."""
         return self._tag_manager
+
+
+def _check_removal_policy(policy: RemovalPolicy) -> None:
+    if policy not in (RemovalPolicy.DESTROY, RemovalPolicy.RETAIN):
+        raise ValueError(
+            "removal_policy: must be RemovalPolicy.DESTROY or RemovalPolicy.RETAIN (a job has no "
+            f"snapshot), got {policy}"
+        )
 
 
 def _wait_timeout_seconds(wait_timeout: Duration | None) -> int | None:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import cast
 
 import jsii
 from aws_cdk import CfnElement, CfnResource, Duration, Stack, TagManager
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct, IValidation
 
+from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.handler_asset import handler_asset_dir
 from cdk_cleanrooms_ml.nag import acknowledge, flatten_cfn_reference
-from cdk_cleanrooms_ml.validation import tag_problems
+from cdk_cleanrooms_ml.validation import merged_tag_problems
 
 QUERY_INTERVAL = Duration.seconds(30)
 TOTAL_TIMEOUT = Duration.minutes(55)
@@ -22,6 +26,11 @@ TOTAL_TIMEOUT = Duration.minutes(55)
 SERVICE_TIMEOUT_SECONDS = 3600
 """CloudFormation's default and maximum ServiceTimeout for one custom resource operation."""
 MAX_WAIT_TIMEOUT = Duration.seconds(TOTAL_TIMEOUT.to_seconds() - 2 * QUERY_INTERVAL.to_seconds())
+
+DEFAULT_MEMORY_SIZE = 256
+DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+MIN_PYTHON = (3, 10)
+"""The oldest Python the handler's code runs on."""
 
 _ID = "CleanRoomsMLJobProvider"  # short: every job's ServiceToken names a resource under it
 _CACHE_ATTRIBUTE = "_cdk_cleanrooms_ml_provider"
@@ -35,11 +44,16 @@ _JOB_ACTIONS = [
 
 
 class AudienceGenerationJobProvider(Construct):
-    """Handler functions, their role and log group, and the CDK Provider framework around them."""
+    """The handler behind every audience generation job of a stack: one per stack.
+
+    Two Lambda functions (``on_event`` and ``is_complete``), their role and log group, and the CDK
+    Provider framework around them. The first job of a stack creates it with the defaults below;
+    ``configure(stack, ...)`` before that job creates it with other settings.
+    """
 
     @staticmethod
     def of(scope: Construct) -> AudienceGenerationJobProvider:
-        """The provider of ``scope``'s stack, created by the first job in that stack."""
+        """The provider of ``scope``'s stack, created with the defaults if it has none yet."""
         stack = Stack.of(scope)
         # Kept on the stack's Python object too: a lookup through the construct tree costs jsii
         # round trips for every job.
@@ -55,19 +69,99 @@ class AudienceGenerationJobProvider(Construct):
         setattr(stack, _CACHE_ATTRIBUTE, provider)
         return provider
 
-    def __init__(self, scope: Construct, id_: str) -> None:
-        super().__init__(scope, id_)
+    @staticmethod
+    @check_argument_types
+    def configure(
+        scope: Construct,
+        *,
+        memory_size: int | None = None,
+        log_retention: logs.RetentionDays | None = None,
+        log_group_encryption_key: kms.IKey | None = None,
+        permissions_boundary: iam.IManagedPolicy | None = None,
+        role_path: str | None = None,
+        runtime: lambda_.Runtime | None = None,
+        architecture: lambda_.Architecture | None = None,
+    ) -> AudienceGenerationJobProvider:
+        """Create the handler of ``scope``'s stack with these settings; call it before any job.
+
+        Settings are per stack and cost nothing per job. Configuring a stack that already has its
+        handler (made by an earlier job, or an earlier ``configure``) raises an error rather than
+        leaving jobs on a handler with other settings.
+
+        :param scope: any construct in the stack.
+        :param memory_size: memory of each handler function, in MiB (128 to 10240). Default: 256.
+        :param log_retention: how long the handler's log group keeps logs.
+            Default: RetentionDays.ONE_MONTH.
+        :param log_group_encryption_key: KMS key that encrypts the log group; its key policy must
+            let CloudWatch Logs of this Region use it. Default: CloudWatch Logs' own encryption.
+        :param permissions_boundary: permissions boundary for every role of the handler (its own,
+            the Provider framework's two and its waiter's). Default: none of its own (a stack's or
+            app's ``PermissionsBoundary`` still applies).
+        :param role_path: IAM path of those roles, such as ``"/service/"``. Default: ``/``.
+        :param runtime: a Python runtime, 3.10 or newer. Default: Runtime.PYTHON_3_14.
+        :param architecture: instruction set of the handler functions.
+            Default: Architecture.ARM_64.
+        """
+        stack = Stack.of(scope)
+        if isinstance(getattr(stack, _CACHE_ATTRIBUTE, None), AudienceGenerationJobProvider) or (
+            stack.node.try_find_child(_ID) is not None
+        ):
+            raise ValueError(
+                f"AudienceGenerationJobProvider.configure: the stack {stack.node.path!r} has its "
+                "handler already (made by an earlier job or configure call); configure it before "
+                "the stack's first job"
+            )
+        provider = AudienceGenerationJobProvider(
+            stack,
+            _ID,
+            memory_size=memory_size,
+            log_retention=log_retention,
+            log_group_encryption_key=log_group_encryption_key,
+            permissions_boundary=permissions_boundary,
+            role_path=role_path,
+            runtime=runtime,
+            architecture=architecture,
+        )
+        setattr(stack, _CACHE_ATTRIBUTE, provider)
+        return provider
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        memory_size: int | None = None,
+        log_retention: logs.RetentionDays | None = None,
+        log_group_encryption_key: kms.IKey | None = None,
+        permissions_boundary: iam.IManagedPolicy | None = None,
+        role_path: str | None = None,
+        runtime: lambda_.Runtime | None = None,
+        architecture: lambda_.Architecture | None = None,
+    ) -> None:
+        """Use ``of`` or ``configure``: a provider made otherwise serves no job."""
+        super().__init__(scope, id)
+        memory_size = DEFAULT_MEMORY_SIZE if memory_size is None else memory_size
+        if not 128 <= memory_size <= 10240:
+            raise ValueError(f"memory_size: must be 128 to 10240 MiB, got {memory_size}")
+        if runtime is not None:
+            _check_runtime(runtime)
         stack = Stack.of(self)
         self.stack_tags: dict[str, str] = dict(stack.tags.tag_values())
         """The stack's own tags, which jobs take with the lowest precedence."""
-        self._tag_managers: list[tuple[Construct, TagManager]] = []
-        self.node.add_validation(_JobTagRules(self._tag_managers))
-        self.log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH)
+        self._tag_checks: list[tuple[Construct, TagManager, Mapping[str, str]]] = []
+        self.node.add_validation(_JobTagRules(self._tag_checks, self.stack_tags))
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention or DEFAULT_LOG_RETENTION,
+            encryption_key=log_group_encryption_key,
+        )
         self.role = iam.Role(
             self,
             "HandlerRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Starts, tags and deletes Clean Rooms ML audience generation jobs",
+            path=role_path,
         )
         self.log_group.grant_write(self.role)
         self._job_arns = stack.format_arn(
@@ -105,11 +199,11 @@ class AudienceGenerationJobProvider(Construct):
                 name,
                 code=code,
                 handler=f"index.{entry}",
-                runtime=lambda_.Runtime.PYTHON_3_14,
-                architecture=lambda_.Architecture.ARM_64,
+                runtime=runtime or lambda_.Runtime.PYTHON_3_14,
+                architecture=architecture or lambda_.Architecture.ARM_64,
                 role=self.role,
                 log_group=self.log_group,
-                memory_size=256,
+                memory_size=memory_size,
                 timeout=Duration.minutes(2),
                 description=f"Clean Rooms ML audience generation job: {entry}",
                 environment={"AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "5"},
@@ -119,7 +213,9 @@ class AudienceGenerationJobProvider(Construct):
         # Two framework roles, as the framework recommends, instead of one for each of its three
         # functions: two IAM resources fewer per stack.
         framework_roles = [
-            iam.Role(self, name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+            iam.Role(
+                self, name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), path=role_path
+            )
             for name in ("FrameworkOnEventRole", "FrameworkWaiterRole")
         ]
         for role in framework_roles:
@@ -136,6 +232,12 @@ class AudienceGenerationJobProvider(Construct):
             log_group=self.log_group,
         )
         self.service_token = self.provider.service_token
+        if role_path is not None:
+            waiter = self.provider.node.find_child("waiter-state-machine")
+            waiter_role = waiter.node.find_child("Role").node.default_child
+            cast(iam.CfnRole, waiter_role).path = role_path
+        if permissions_boundary is not None:
+            iam.PermissionsBoundary.of(self).apply(permissions_boundary)
         self._acknowledge_unavoidable_findings(functions, framework_roles)
         self._drop_redundant_role_dependencies(functions, framework_roles)
 
@@ -220,9 +322,14 @@ class AudienceGenerationJobProvider(Construct):
             resource = cast(CfnResource, owner.node.default_child)
             resource.add_override("DependsOn", [stack.get_logical_id(policy)])
 
-    def check_tags_at_synth(self, job: Construct, tag_manager: TagManager) -> None:
-        """Check ``job``'s tags at synth, once ``Tags.of(...)`` has set them all."""
-        self._tag_managers.append((job, tag_manager))
+    def check_tags_at_synth(
+        self, job: Construct, tag_manager: TagManager, own_tags: Mapping[str, str]
+    ) -> None:
+        """Check ``job``'s tags at synth, once ``Tags.of(...)`` has set them all.
+
+        ``own_tags`` are the job's ``tags`` prop: an error says where a tag came from.
+        """
+        self._tag_checks.append((job, tag_manager, own_tags))
 
     def allow(self, configured_audience_model_arn: str, seed_role_arn: str) -> None:
         """Let the handler start jobs of this model and pass this seed role to Clean Rooms ML."""
@@ -255,12 +362,26 @@ class AudienceGenerationJobProvider(Construct):
 class _JobTagRules:
     """The tag rules of every job in the stack: one validation, not one per job."""
 
-    def __init__(self, tag_managers: list[tuple[Construct, TagManager]]) -> None:
-        self._tag_managers = tag_managers
+    def __init__(
+        self,
+        tag_checks: list[tuple[Construct, TagManager, Mapping[str, str]]],
+        stack_tags: Mapping[str, str],
+    ) -> None:
+        self._tag_checks = tag_checks
+        self._stack_tags = stack_tags
 
     def validate(self) -> list[str]:
         return [
             f"{job.node.path}: {problem}"
-            for job, tag_manager in self._tag_managers
-            for problem in tag_problems(tag_manager.tag_values())
+            for job, tag_manager, own_tags in self._tag_checks
+            for problem in merged_tag_problems(
+                tag_manager.tag_values(), own_tags=own_tags, stack_tags=self._stack_tags
+            )
         ]
+
+
+def _check_runtime(runtime: lambda_.Runtime) -> None:
+    version = re.fullmatch(r"python(\d+)\.(\d+)", runtime.name)
+    if version is None or tuple(map(int, version.groups())) < MIN_PYTHON:
+        oldest = ".".join(map(str, MIN_PYTHON))
+        raise ValueError(f"runtime: must be Python {oldest} or newer, got {runtime.name}")

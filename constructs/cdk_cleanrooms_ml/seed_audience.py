@@ -7,9 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from cdk_cleanrooms_ml.argument_types import check_argument_types, check_field_types
+from cdk_cleanrooms_ml.validation import check_compute, check_seed
 
 RoleLike = iam.IRole | str
 """A role as an ``iam.IRole`` or as a role ARN."""
@@ -28,7 +32,8 @@ class ComputeConfiguration:
     """The workers that run a SQL seed query (``sqlComputeConfiguration`` in the API).
 
     :param worker_type: size of each worker. Default: the service's default.
-    :param number: how many workers, 2 to 1024. Default: the service's default.
+    :param number: how many workers, 2 to 1024 (a number token, such as a ``CfnParameter``'s
+        ``value_as_number``, is taken too). Default: the service's default.
     :param spark_properties: Spark properties for the workers (at most 50). Default: none.
     """
 
@@ -36,10 +41,18 @@ class ComputeConfiguration:
     number: int | None = None
     spark_properties: Mapping[str, str] | None = None
 
+    def __post_init__(self) -> None:
+        check_field_types(self)
+        check_compute(self._render())
+
     def _render(self) -> dict[str, Any]:
         worker: dict[str, Any] = {}
         if self.worker_type is not None:
-            worker["Type"] = WorkerComputeType(self.worker_type).value
+            worker["Type"] = (
+                self.worker_type.value
+                if isinstance(self.worker_type, WorkerComputeType)
+                else self.worker_type
+            )
         if self.number is not None:
             worker["Number"] = self.number
         if self.spark_properties is not None:
@@ -56,7 +69,11 @@ class SeedAudienceConfig:
 
 
 class SeedAudience:
-    """The seed audience of an audience generation job. Create one with a ``from_*`` method."""
+    """The seed audience of an audience generation job. Create one with a ``from_*`` method.
+
+    Each ``from_*`` method checks its arguments against the service's rules at once, so a mistake
+    fails at that line, naming the argument (``compute.number: must be 2 to 1024, got 1``).
+    """
 
     def __init__(
         self,
@@ -70,8 +87,11 @@ class SeedAudience:
         self._role = role
         self._compute = compute
         self._read_grant = read_grant
+        # The compute configuration checked itself; a role object's ARN is read at bind.
+        check_seed({**source, **({"RoleArn": role} if isinstance(role, str) else {})})
 
     @staticmethod
+    @check_argument_types
     def from_s3(s3_uri: str, role: RoleLike) -> SeedAudience:
         """A seed audience stored in S3.
 
@@ -81,6 +101,7 @@ class SeedAudience:
         return SeedAudience({"DataSource": {"S3Uri": s3_uri}}, role)
 
     @staticmethod
+    @check_argument_types
     def from_bucket(bucket: s3.IBucket, prefix: str, role: RoleLike) -> SeedAudience:
         """A seed audience under ``prefix`` in ``bucket``; also grants ``role`` read access to it.
 
@@ -95,6 +116,7 @@ class SeedAudience:
         )
 
     @staticmethod
+    @check_argument_types
     def from_sql(
         query_string: str,
         role: RoleLike,
@@ -114,6 +136,7 @@ class SeedAudience:
         )
 
     @staticmethod
+    @check_argument_types
     def from_analysis_template(
         analysis_template_arn: str,
         role: RoleLike,
@@ -134,21 +157,32 @@ class SeedAudience:
             compute=compute,
         )
 
+    @check_argument_types
     def bind(self, scope: Construct) -> SeedAudienceConfig:
         """Render the seed for the job ``scope``, granting the role what it needs to read it."""
         role_arn = self._role if isinstance(self._role, str) else self._role.role_arn
         if self._read_grant is not None:
             bucket, prefix = self._read_grant
-            role = (
-                iam.Role.from_role_arn(scope, "SeedRole", self._role)
-                if isinstance(self._role, str)
-                else self._role
-            )
-            bucket.grant_read(role, f"{prefix}*")
+            bucket.grant_read(self._reader(scope, bucket), f"{prefix}*")
         properties: dict[str, Any] = {**self._source, "RoleArn": role_arn}
         if self._compute is not None:
             properties["SqlComputeConfiguration"] = self._compute._render()
         return SeedAudienceConfig(properties=properties, role_arn=role_arn)
+
+    def _reader(self, scope: Construct, bucket: s3.IBucket) -> iam.IRole:
+        """The role to grant read access to: where the grant's policy goes.
+
+        A role ARN is imported into the job, so the policy is the job's. So is the policy for a role
+        of another stack than the job's and the bucket's: granting on that role directly would put
+        a statement naming the bucket into the role's stack while the job names the role, a cycle
+        between the stacks. It is imported by name, which keeps a role path right.
+        """
+        if isinstance(self._role, str):
+            return iam.Role.from_role_arn(scope, "SeedRole", self._role)
+        role_stack = self._role.stack
+        if role_stack is Stack.of(scope) or role_stack is bucket.stack:
+            return self._role
+        return iam.Role.from_role_name(scope, "SeedRole", self._role.role_name)
 
 
 def _sql(key: str, value: str, parameters: Mapping[str, str] | None) -> dict[str, Any]:
