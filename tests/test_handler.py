@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import cleanrooms_ml
 import index
 import pytest
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint, Fault
@@ -93,14 +94,15 @@ def test_model_tags_are_inherited_and_overridden_by_the_template(
 def test_redelivered_create_reports_the_same_job(
     stack: Stack, endpoint: CleanRoomsMLEndpoint
 ) -> None:
-    event = stack.event("Create", "Lookalikes", properties(endpoint))
+    first = stack.begin_create("Lookalikes", properties(endpoint))
+    second = stack.redeliver(first)
 
-    first = stack.framework.deliver(event)
-    second = stack.framework.deliver(event)
+    one, two = stack.wait_open(first), stack.wait_open(second)
 
-    assert first.ok and second.ok, (first.reason, second.reason)
-    assert first.physical_id == second.physical_id
-    assert len(endpoint.live_jobs()) == 1
+    assert one.ok and two.ok, (one.reason, two.reason)
+    assert one.physical_id == two.physical_id
+    assert first.request.accepted is one and first.request.ignored == [two]
+    assert len(endpoint.jobs) == 1, "one job for both deliveries"
 
 
 def test_start_answered_with_a_5xx_after_it_happened_keeps_one_job(
@@ -259,11 +261,21 @@ def test_pinned_name_held_by_someone_elses_job_is_a_clear_failure(
 
 
 @pytest.mark.parametrize(
-    "physical_id", [CREATE_FAILED_MARKER, "6f1c1f4e-1111-2222-3333-444455556666", ""]
+    ("physical_id", "looks_for_a_cancelled_create"),
+    [
+        (CREATE_FAILED_MARKER, False),
+        ("Jobs-Lookalikes-1A2B3C4D5E6F", True),  # CloudFormation's own id for a cancelled create
+        ("6f1c1f4e-1111-2222-3333-444455556666", True),
+    ],
 )
-def test_delete_of_an_id_that_is_no_job_makes_no_call(
-    stack: Stack, endpoint: CleanRoomsMLEndpoint, physical_id: str
+def test_delete_of_an_id_that_is_no_job_deletes_nothing(
+    stack: Stack,
+    endpoint: CleanRoomsMLEndpoint,
+    physical_id: str,
+    looks_for_a_cancelled_create: bool,
 ) -> None:
+    other = stack.create("Other", properties(endpoint)).physical_id
+    endpoint.clear_calls()
     event = stack.event(
         "Delete", "Lookalikes", properties(endpoint), PhysicalResourceId=physical_id
     )
@@ -272,7 +284,10 @@ def test_delete_of_an_id_that_is_no_job_makes_no_call(
     second = stack.framework.deliver(event)
 
     assert first.ok and second.ok
-    assert endpoint.calls == []
+    assert endpoint.calls_of("DeleteAudienceGenerationJob") == []
+    assert list(endpoint.live_jobs()) == [other]
+    operations = {operation for operation, _ in endpoint.calls}
+    assert operations == ({"ListAudienceGenerationJobs"} if looks_for_a_cancelled_create else set())
 
 
 def test_delete_removes_the_job_and_tolerates_a_vanished_one(
@@ -291,7 +306,7 @@ def test_delete_removes_the_job_and_tolerates_a_vanished_one(
     assert len(endpoint.calls_of("DeleteAudienceGenerationJob")) == 1
 
 
-def test_delete_leaves_a_job_this_resource_did_not_start(
+def test_delete_of_a_job_another_resource_owns_fails_naming_it(
     stack: Stack, endpoint: CleanRoomsMLEndpoint
 ) -> None:
     other = Stack(stack.framework, stack_id=stack.stack_id.replace("Jobs", "Other"))
@@ -301,9 +316,24 @@ def test_delete_leaves_a_job_this_resource_did_not_start(
         stack.event("Delete", "Mine", properties(endpoint), PhysicalResourceId=theirs)
     )
 
-    assert response.ok
+    assert response.status == "FAILED"
+    assert response.reason.startswith(
+        f"Job {theirs} carries the ownership tag of another stack resource"
+    )
     assert theirs in endpoint.live_jobs()
     assert endpoint.calls_of("DeleteAudienceGenerationJob") == []
+
+
+def test_delete_by_arn_removes_a_job_whose_ownership_tag_was_removed(
+    stack: Stack, endpoint: CleanRoomsMLEndpoint
+) -> None:
+    arn = stack.create("Lookalikes", properties(endpoint)).physical_id
+    cleanrooms_ml.client().untag_resource(resourceArn=arn, tagKeys=[OWNER_TAG_KEY])
+
+    deleted = stack.delete("Lookalikes")
+
+    assert deleted.ok, deleted.reason
+    assert endpoint.live_jobs() == {}
 
 
 @pytest.mark.parametrize(

@@ -73,40 +73,20 @@ class StrictHandler(ModuleType):
             raise
 
 
-def deliver_in_parallel(
-    handler: ModuleType,
-    events: Sequence[Mapping[str, Any]],
-    *,
-    query_interval: float = 0.01,
-    total_timeout: float = 60.0,
+def create_in_parallel(
+    stack: Stack, creates: Sequence[tuple[str, Mapping[str, Any]]], *, interval: float = 0.01
 ) -> list[Response]:
-    """CloudFormation's parallel creates: every ``on_event`` first, then ``is_complete`` in turn.
+    """CloudFormation's parallel creates: every ``on_event`` first, then the waiters in turn.
 
-    Each ``begin`` is the framework's ``onEvent``, which starts a waiter with the event merged
-    with ``on_event``'s result; each ``poll`` is one ``isComplete`` of that waiter.
+    Each request is opened with ``begin_create`` (the framework's onEvent, which starts a waiter)
+    and then polled one ``isComplete`` at a time, as the waiters of a stack run side by side.
     """
-    framework = RealProviderFramework(handler)
-    responses: dict[int, Response] = {}
-    waiting: dict[int, dict[str, Any]] = {}
-    for position, raw in enumerate(events):
-        begun = framework.begin(raw)
-        if isinstance(begun, Response):
-            responses[position] = begun
-        else:
-            waiting[position] = begun
-    deadline = time.monotonic() + total_timeout
-    polls = 0
-    while waiting:
-        polls += 1
-        for position, resource_event in list(waiting.items()):
-            timed_out = time.monotonic() >= deadline
-            response = framework.poll(resource_event, polls, timed_out=timed_out)
-            if response is not None:
-                responses[position] = response
-                del waiting[position]
-        if waiting:
-            time.sleep(query_interval)
-    return [responses[position] for position in range(len(events))]
+    waiters = [stack.begin_create(logical_id, props) for logical_id, props in creates]
+    while any(waiter.response is None for waiter in waiters):
+        for waiter in waiters:
+            stack.poll_open(waiter)
+        time.sleep(interval)
+    return [waiter.response for waiter in waiters if waiter.response is not None]
 
 
 def quota_opens_on_first_wait(endpoint: CleanRoomsMLEndpoint) -> Callable[[float], None]:
@@ -213,10 +193,10 @@ def test_thirty_parallel_creates_with_a_quota_of_ten(
 ) -> None:
     duration, count = 0.1, 30
     endpoint.quota, endpoint.create_duration = 10, duration
-    events = [stack.event("Create", f"Job{i}", properties(endpoint)) for i in range(count)]
+    creates = [(f"Job{i}", properties(endpoint)) for i in range(count)]
 
     began = time.monotonic()
-    responses = deliver_in_parallel(index, events, query_interval=0.01)
+    responses = create_in_parallel(stack, creates)
     took = time.monotonic() - began
 
     ideal = math.ceil(count / endpoint.quota) * duration
@@ -299,8 +279,15 @@ def test_rollback_delete_waits_for_a_job_that_leaves_create_in_progress(
     assert len(endpoint.calls_of(DELETE)) > 1, "the first Delete met ConflictException"
 
 
-def test_rollback_delete_of_a_job_stuck_forever_fails_after_its_wait(
-    stack: Stack, endpoint: CleanRoomsMLEndpoint
+@pytest.fixture
+def delete_deadline(monkeypatch: pytest.MonkeyPatch) -> float:
+    """A Delete's own deadline cut from 54 minutes to one second (it ignores WaitTimeoutSeconds)."""
+    monkeypatch.setattr(index, "DELETE_TIMEOUT_SECONDS", 1)
+    return 1.0
+
+
+def test_rollback_delete_of_a_job_stuck_forever_fails_after_its_deadline(
+    stack: Stack, endpoint: CleanRoomsMLEndpoint, delete_deadline: float
 ) -> None:
     failed = _create_stuck(stack, endpoint)
     arn = failed.physical_id
@@ -415,7 +402,7 @@ def test_delete_refused_with_conflict_a_few_times_completes(
 
 
 def test_delete_refused_with_conflict_forever_fails_naming_the_job(
-    stack: Stack, endpoint: CleanRoomsMLEndpoint
+    stack: Stack, endpoint: CleanRoomsMLEndpoint, delete_deadline: float
 ) -> None:
     arn = stack.create("Lookalikes", properties(endpoint, WaitTimeoutSeconds=1)).physical_id
     endpoint.inject(DELETE, Fault.error("ConflictException", message="job is busy"), times=None)
@@ -428,7 +415,7 @@ def test_delete_refused_with_conflict_forever_fails_naming_the_job(
     assert deleted.physical_id == arn
     assert f"Job {arn} was not deleted" in deleted.reason
     assert "ACTIVE" in deleted.reason
-    assert 1 <= took < 5, "bounded by WaitTimeoutSeconds, well before the framework's timeout"
+    assert 1 <= took < 5, "bounded by the delete deadline, well before the framework's timeout"
     assert stack.physical_ids["Lookalikes"] == arn, "CloudFormation still holds it"
 
 
@@ -446,7 +433,7 @@ def test_delete_failed_once_succeeds_on_the_next_attempt(
 
 
 def test_delete_failed_every_time_fails_with_the_status_details(
-    stack: Stack, endpoint: CleanRoomsMLEndpoint
+    stack: Stack, endpoint: CleanRoomsMLEndpoint, delete_deadline: float
 ) -> None:
     arn = stack.create("Lookalikes", properties(endpoint, WaitTimeoutSeconds=1)).physical_id
     for _ in range(200):
@@ -687,7 +674,7 @@ def test_a_10kb_start_refusal_fits_the_response(
     response = stack.create("Lookalikes", properties(endpoint))  # raises if over 4096 bytes
 
     assert_clear_failure(response)
-    assert response.reason.startswith("StartAudienceGenerationJob refused job ")
+    assert response.reason.startswith("StartAudienceGenerationJob (job ")
     assert "ValidationException: vvvv" in response.reason
     assert endpoint.jobs == {}
 
@@ -727,8 +714,8 @@ def test_a_10kb_non_ascii_status_message_fits_4096_bytes(
     message = character * (KB10 // len(character.encode()))
     endpoint.next_create_outcome("CREATE_FAILED", "INVALID_SEED", message)
 
-    (response,) = deliver_in_parallel(
-        index, [stack.event("Create", "Lookalikes", properties(endpoint))]
+    (response,) = create_in_parallel(
+        stack, [("Lookalikes", properties(endpoint))]
     )  # raises ResponseTooLarge over 4096 bytes
 
     assert_clear_failure(response)

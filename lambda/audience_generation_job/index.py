@@ -416,8 +416,9 @@ def _awaited(event: Mapping[str, Any], state: Mapping[str, Any]) -> tuple[bool |
 def _abandon(event: Mapping[str, Any], state: Mapping[str, Any], arn: str | None) -> dict[str, Any]:
     """End a waiter that CloudFormation no longer awaits, removing the job it started.
 
-    The job stays if CloudFormation holds it (a redelivery's other waiter answered with it).
-    Until the job is being deleted the waiter keeps polling; its answer goes to a closed request.
+    The job stays if CloudFormation holds it (a redelivery's other waiter answered with it): the
+    answer is then that job. Until the job is being deleted the waiter keeps polling; its answer
+    goes to a closed request.
     """
     if arn is None:
         raise HandlerError(
@@ -437,10 +438,8 @@ def _abandon(event: Mapping[str, Any], state: Mapping[str, Any], arn: str | None
         and not status.endswith("_FAILED")
         and not status.startswith("DELETE_")
     ):
-        raise HandlerError(
-            f"CloudFormation no longer awaits this request: another delivery of it answered with "
-            f"job {arn}, which the stack holds ({status}); left as it is."
-        )
+        logger.info("Job %s is held by the stack (%s): another delivery answered", arn, status)
+        return _completed(arn, name)
     done, job = _delete_job_step(event, arn, owned=True)
     if done or (job is not None and job["status"] in _DELETING):
         raise HandlerError(
