@@ -323,6 +323,8 @@ class Stack:
     properties: dict[str, dict[str, Any]] = field(default_factory=dict)
     data: dict[str, dict[str, Any]] = field(default_factory=dict)
     cloudformation: CloudFormationEndpoint | None = field(default_factory=running)
+    retained: set[str] = field(default_factory=set)
+    """Logical ids whose UpdateReplacePolicy is Retain: a replaced physical id gets no Delete."""
     requests: list[Request] = field(default_factory=list)
     history: list[StatusChange] = field(default_factory=list)
     _record: StackRecord | None = field(default=None, init=False, repr=False)
@@ -594,7 +596,8 @@ class Stack:
                 self._failed, request.owes = True, "rollback"
             else:
                 self._record_success(logical_id, request.event, response)
-                if physical_id != request.event["PhysicalResourceId"]:
+                replaced = physical_id != request.event["PhysicalResourceId"]
+                if replaced and logical_id not in self.retained:
                     request.owes = "cleanup"
         else:
             deleted = request.event["PhysicalResourceId"]
