@@ -996,12 +996,15 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             bad = ApiError("ValidationException", f"Unusable Content-Length: {length!r}")
             status, headers, payload = endpoint._error_response(bad)
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up first (its read timeout ran out): as a real server sees it
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

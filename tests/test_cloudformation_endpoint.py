@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from cloudformation import STACK_ID, ProviderFramework, Stack, Waiter
+from cloudformation import STACK_ID, Stack, Waiter
 from cloudformation_endpoint import (
     CloudFormationEndpoint,
     CloudFormationFault,
@@ -26,6 +26,7 @@ from cloudformation_endpoint import (
     running,
 )
 from local_endpoint import local_endpoint
+from provider_runtime import RealProviderFramework
 
 DESCRIBE = "DescribeStackResource"
 OTHER_ID = STACK_ID.replace("Jobs", "Other")
@@ -275,7 +276,7 @@ def handler(cloudformation: CloudFormationEndpoint) -> WatchingHandler:
 @pytest.fixture
 def stack(handler: WatchingHandler) -> Stack:
     """Overrides conftest's: a stack served by the watching handler."""
-    return Stack(ProviderFramework(handler, query_interval=0.0, total_timeout=5))
+    return Stack(RealProviderFramework(handler, query_interval=0.01, total_timeout=5))
 
 
 def changes(stack: Stack, since: int = 0) -> list[tuple[str, str]]:
@@ -590,7 +591,7 @@ def test_parallel_creates_keep_the_stack_in_progress_until_both_end(
 
 
 def test_a_waiter_times_out_with_the_framework(handler: WatchingHandler) -> None:
-    stack = Stack(ProviderFramework(handler, total_timeout=0.1))
+    stack = Stack(RealProviderFramework(handler, total_timeout=0.1))
     handler.held = {("Create", "job-1")}
 
     response = stack.wait_open(stack.begin_create("Job", {"Id": "job-1"}))
@@ -608,7 +609,7 @@ def test_a_stack_without_an_endpoint_still_tracks_statuses(client: Any) -> None:
         def is_complete(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
             return {"IsComplete": True}
 
-    stack = Stack(ProviderFramework(Quiet("quiet")), stack_id=OTHER_ID, cloudformation=None)
+    stack = Stack(RealProviderFramework(Quiet("quiet")), stack_id=OTHER_ID, cloudformation=None)
 
     assert stack.create("Job", {}).ok
 

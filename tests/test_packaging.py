@@ -145,7 +145,11 @@ def test_a_sql_seed_works_on_the_lambda_runtimes_older_botocore(
         print("VERSION", botocore.__version__, "BARE", sorted(seed.members))
         import index
         from cloudformation import Stack, ProviderFramework
-        stack = Stack(ProviderFramework(index, query_interval=0.01, total_timeout=30))
+        from cloudformation_endpoint import CloudFormationEndpoint
+        cloudformation = CloudFormationEndpoint().start()
+        os.environ["AWS_ENDPOINT_URL_CLOUDFORMATION"] = cloudformation.url
+        framework = ProviderFramework(index, query_interval=0.01, total_timeout=30)
+        stack = Stack(framework, cloudformation=cloudformation)
         response = stack.create("Sql", json.loads(os.environ["PROPERTIES"]))
         print("RESULT", response.status, response.physical_id, response.reason)
         """
