@@ -248,6 +248,13 @@ def test_handler_role_is_least_privilege() -> None:
     assert json.dumps(jobs["Resource"]).endswith(':audience-generation-job/*"]]}')
     listing = statement_for(statements, "cleanrooms-ml:ListAudienceGenerationJobs")
     assert listing["Resource"] == "*"
+    # A waiter asks whether CloudFormation still awaits it: of its own stack only.
+    describe = statement_for(statements, "cloudformation:DescribeStackResource")
+    assert sorted(describe["Action"]) == [
+        "cloudformation:DescribeStackResource",
+        "cloudformation:DescribeStacks",
+    ]
+    assert describe["Resource"] == {"Ref": "AWS::StackId"}
     wildcard_actions = [s["Action"] for s in statements if s["Resource"] == "*"]
     assert wildcard_actions == ["cleanrooms-ml:ListAudienceGenerationJobs"]
     for role in template.find_resources("AWS::IAM::Role").values():
