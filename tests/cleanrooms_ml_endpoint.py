@@ -27,15 +27,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Literal, cast
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import botocore.session  # type: ignore[import-untyped, unused-ignore]
+from local_http import (
+    Answer,
+    JsonDict,
+    LocalHttpEndpoint,
+    LocalHttpHandler,
+    ServiceError,
+    validation_message,
+)
 
-JsonDict = dict[str, Any]
-Response = tuple[int, dict[str, str], bytes]
+Response = Answer
 
 SERVICE_NAME = "cleanroomsml"
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -88,26 +93,19 @@ def job_statuses() -> tuple[str, ...]:
 # ---------------------------------------------------------------------------- errors, faults
 
 
-class ApiError(Exception):
+class ApiError(ServiceError):
     """A service error answered as rest-json; status from the model unless given."""
 
     def __init__(self, code: str, message: str, *, status: int | None = None, **fields: Any):
-        super().__init__(f"{code}: {message}")
         resolved = status if status is not None else error_status(code)
         if resolved is None:
             raise ValueError(f"{code} is not a modeled error shape; pass status=")
-        self.code, self.message, self.status, self.fields = code, message, resolved, fields
-
-    def body(self) -> JsonDict:
-        """The error document: ``message`` plus any modeled extra members."""
-        return {"message": self.message, **self.fields}
+        super().__init__(code, message, resolved, **fields)
 
 
 def validation_error(problems: list[str]) -> ApiError:
     """A ValidationException listing constraint violations, AWS style."""
-    noun = "error" if len(problems) == 1 else "errors"
-    listed = "; ".join(problems[:_MAX_PROBLEMS])
-    return ApiError("ValidationException", f"{len(problems)} validation {noun} detected: {listed}")
+    return ApiError("ValidationException", validation_message(problems))
 
 
 @dataclass(frozen=True)
@@ -164,12 +162,6 @@ def _5xx(status: int) -> int:
     if not 500 <= status <= 599:
         raise ValueError(f"expected a 5xx status, got {status}")
     return status
-
-
-@dataclass
-class _QueuedFault:
-    fault: Fault
-    remaining: int | None  # None: until clear_faults()
 
 
 # -------------------------------------------------------------------------------- validation
@@ -542,11 +534,27 @@ def _decode_token(token: str | None) -> int:
     raise validation_error([f"Invalid nextToken {token!r}: use a token returned by this API"])
 
 
+# ----------------------------------------------------------------------------- HTTP plumbing
+
+
+class _Handler(LocalHttpHandler):
+    """REST: any method reaches the endpoint, where the model's routes decide."""
+
+    server_version = "CleanRoomsMLTestDouble/1.0"
+    max_body_bytes = _MAX_BODY_BYTES
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = LocalHttpHandler.serve
+
+
 # ------------------------------------------------------------------------------ the endpoint
 
 
-class CleanRoomsMLEndpoint:
+class CleanRoomsMLEndpoint(LocalHttpEndpoint):
     """A threaded local HTTP server emulating the audience generation job API."""
+
+    handler = _Handler
+    thread_name = "cleanrooms-ml"
+    internal_error = INTERNAL_ERROR
+    bad_request = "ValidationException"
 
     def __init__(
         self,
@@ -565,71 +573,29 @@ class CleanRoomsMLEndpoint:
         self.quota, self.page_size = quota, page_size
         self.validate_responses = validate_responses
         self._clock = clock
-        self._lock = threading.RLock()
         self._jobs: dict[str, JobRecord] = {}
         self._models: dict[str, ModelRecord] = {}
-        self._calls: list[tuple[str, JsonDict]] = []
-        self._faults: dict[str, deque[_QueuedFault]] = {}
         self._create_outcomes: deque[_Outcome] = deque()
         self._delete_outcomes: deque[_Outcome] = deque()
-        self._internal_errors: list[str] = []
         self._seq = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._operations: dict[str, Callable[[JsonDict], JsonDict]] = {
-            "StartAudienceGenerationJob": self._start_job,
-            "GetAudienceGenerationJob": self._get_job,
-            "DeleteAudienceGenerationJob": self._delete_job,
-            "ListAudienceGenerationJobs": self._list_jobs,
-            "TagResource": self._tag_resource,
-            "UntagResource": self._untag_resource,
-            "ListTagsForResource": self._list_tags,
-        }
+        super().__init__(
+            {
+                "StartAudienceGenerationJob": self._start_job,
+                "GetAudienceGenerationJob": self._get_job,
+                "DeleteAudienceGenerationJob": self._delete_job,
+                "ListAudienceGenerationJobs": self._list_jobs,
+                "TagResource": self._tag_resource,
+                "UntagResource": self._untag_resource,
+                "ListTagsForResource": self._list_tags,
+            }
+        )
         _routes()  # load the model before requests arrive on several threads
         self.default_model_arn = self.arn("configured-audience-model/model-1")
         self.add_configured_audience_model(self.default_model_arn)
 
-    # --------------------------------------------------------------------- server lifecycle
-
-    def start(self) -> CleanRoomsMLEndpoint:
-        """Listen on 127.0.0.1 on a free port, serving from a daemon thread."""
-        if self._server is not None:
-            raise RuntimeError("endpoint already started")
-        self._server = _Server(("127.0.0.1", 0), _Handler, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), name="cleanrooms-ml", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> CleanRoomsMLEndpoint:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     def arn(self, resource: str) -> str:
         """A Clean Rooms ML ARN in this endpoint's region and account."""
         return f"arn:aws:cleanrooms-ml:{self.region}:{self.account_id}:{resource}"
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running server."""
-        if self._server is None:
-            raise RuntimeError("endpoint is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # ------------------------------------------------------------------------ test controls
 
@@ -643,20 +609,6 @@ class CleanRoomsMLEndpoint:
             raise ValueError("; ".join(problems))
         with self._lock:
             self._models[arn] = ModelRecord(arn, dict(tags or {}), dict(child_tags or {}))
-
-    def inject(self, operation_name: str, fault: Fault, times: int | None = 1) -> None:
-        """Queue ``fault`` for the next ``times`` calls of an operation (None: forever)."""
-        if operation_name not in IMPLEMENTED_OPERATIONS:
-            raise ValueError(f"unknown operation {operation_name!r}: {IMPLEMENTED_OPERATIONS}")
-        if times is not None and times < 1:
-            raise ValueError("times must be >= 1 or None")
-        with self._lock:
-            self._faults.setdefault(operation_name, deque()).append(_QueuedFault(fault, times))
-
-    def clear_faults(self) -> None:
-        """Drop every queued fault."""
-        with self._lock:
-            self._faults.clear()
 
     def next_create_outcome(
         self,
@@ -711,21 +663,6 @@ class CleanRoomsMLEndpoint:
     # --------------------------------------------------------------------------- inspection
 
     @property
-    def calls(self) -> list[tuple[str, JsonDict]]:
-        """Every request as (operation name, parsed params); unrouted ones as "METHOD /path"."""
-        with self._lock:
-            return copy.deepcopy(self._calls)
-
-    def calls_of(self, operation_name: str) -> list[JsonDict]:
-        """Parsed params of every call of one operation."""
-        return [params for name, params in self.calls if name == operation_name]
-
-    def clear_calls(self) -> None:
-        """Forget the recorded calls."""
-        with self._lock:
-            self._calls.clear()
-
-    @property
     def jobs(self) -> dict[str, JobRecord]:
         """Copies of every job ever started, statuses up to date; gone ones have ``gone``."""
         with self._lock:
@@ -737,73 +674,38 @@ class CleanRoomsMLEndpoint:
         """Copies of the jobs that are not gone."""
         return {arn: job for arn, job in self.jobs.items() if not job.gone}
 
-    @property
-    def internal_errors(self) -> list[str]:
-        """Bugs of the double itself (e.g. a response off the model); should stay empty."""
-        with self._lock:
-            return list(self._internal_errors)
-
     # --------------------------------------------------------------------- request handling
 
     def handle_request(self, method: str, target: str, body: bytes) -> Response:
         """Answer one HTTP request (also usable without the server); never raises."""
-        try:
-            return self._handle(method, target, body)
-        except Exception as exc:  # a bug of the double must surface as a 5xx, not a hang
-            with self._lock:
-                self._internal_errors.append(f"{method} {target}: {exc!r}")
-            return self._error_response(ApiError(INTERNAL_ERROR, f"test double failed: {exc!r}"))
+        return self._guarded(f"{method} {target}", lambda: self._handle(method, target, body))
+
+    def _answer(self, method: str, target: str, body: bytes) -> Response:
+        return self.handle_request(method, target, body)
 
     def _handle(self, method: str, target: str, body: bytes) -> Response:
         split = urlsplit(target)
         route = match_route(method, split.path)
         if route is None or route[0] not in self._operations:
             name = route[0] if route else f"{method} {split.path}"
-            with self._lock:
-                self._calls.append((name, {}))
+            self._log_call(name, {})  # an unrouted call is logged as "METHOD /path"
             message = f"{name} is not implemented by the double" if route else f"No route: {name}"
-            return self._error_response(ApiError("UnknownOperationException", message, status=404))
+            return self._error_answer(ApiError("UnknownOperationException", message, status=404))
         operation_model = service_model().operation_model(route[0])
         params, problems = parse_request(operation_model, route[1], split.query, body)
-        with self._lock:
-            self._calls.append((route[0], copy.deepcopy(params)))
-            fault = self._take_fault(route[0])
-        if fault is not None and fault.kind == "slow":
-            time.sleep(fault.seconds)
-        if fault is not None and fault.kind == "error":
-            return self._error_response(fault.as_api_error())
-        try:
-            problems += validate(params, operation_model.input_shape)
-            if problems:
-                raise validation_error(problems)
-            with self._lock:
-                result = self._operations[route[0]](params)
-                response = self._success_response(operation_model, result)
-        except ApiError as exc:
-            return self._error_response(exc)
-        if fault is not None and fault.kind == "after_success":
-            return self._error_response(fault.as_api_error())
-        return response
+        fault = self._log_call(route[0], params)
+        problems += validate(params, operation_model.input_shape)
+        return self._carry_out(fault, route[0], params, problems)
 
-    def _take_fault(self, operation: str) -> Fault | None:
-        queue = self._faults.get(operation)
-        if not queue:
-            return None
-        head = queue[0]
-        if head.remaining is not None:
-            head.remaining -= 1
-            if head.remaining <= 0:
-                queue.popleft()
-        return head.fault
-
-    def _success_response(self, operation_model: Any, result: JsonDict) -> Response:
+    def _success_answer(self, operation: str, result: JsonDict) -> Response:
+        operation_model = service_model().operation_model(operation)
         shape, status = operation_model.output_shape, operation_model.http.get("responseCode", 200)
         if shape is None:
             return _json_response(status, {})
-        self._check_drift(operation_model.name, result, shape)
+        self._check_drift(operation, result, shape)
         return _json_response(status, to_wire(result, shape))
 
-    def _error_response(self, error: ApiError) -> Response:
+    def _error_answer(self, error: ServiceError) -> Response:
         model, document = service_model(), error.body()
         if error.code in model.shape_names:
             shape = model.shape_for(error.code)
@@ -966,47 +868,3 @@ class CleanRoomsMLEndpoint:
 
     def _list_tags(self, params: JsonDict) -> JsonDict:
         return {"tags": dict(self._tags_of(params["resourceArn"]))}
-
-
-# ----------------------------------------------------------------------------- HTTP plumbing
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[_Handler], endpoint: CleanRoomsMLEndpoint
-    ) -> None:
-        super().__init__(address, handler)
-        self.endpoint = endpoint
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """One request per connection (HTTP/1.0): read it, let the endpoint answer, write it."""
-
-    server_version = "CleanRoomsMLTestDouble/1.0"
-
-    def _serve(self) -> None:
-        endpoint = cast(_Server, self.server).endpoint
-        length = self.headers.get("Content-Length") or "0"
-        if length.isdigit() and int(length) <= _MAX_BODY_BYTES:
-            body = self.rfile.read(int(length))
-            status, headers, payload = endpoint.handle_request(self.command, self.path, body)
-        else:
-            bad = ApiError("ValidationException", f"Unusable Content-Length: {length!r}")
-            status, headers, payload = endpoint._error_response(bad)
-        try:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up first (its read timeout ran out): as a real server sees it
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet."""

@@ -20,29 +20,21 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 import uuid
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 import botocore.session  # type: ignore[import-untyped, unused-ignore]
 from cleanrooms_ml_endpoint import Fault, validate
-
-JsonDict = dict[str, Any]
-Answer = tuple[int, dict[str, str], bytes]
+from local_http import Answer, JsonDict, LocalHttpEndpoint, LocalHttpHandler, ServiceError
 
 SERVICE_NAME = "cloudformation"
 IMPLEMENTED_OPERATIONS = ("DescribeStackResource", "DescribeStacks")
 _MAX_BODY_BYTES = 1024 * 1024
-_MAX_PROBLEMS = 10
 
 
 @cache
@@ -51,13 +43,13 @@ def service_model() -> Any:
     return botocore.session.get_session().get_service_model(SERVICE_NAME)
 
 
-def _modeled_error_status(code: str) -> int | None:
-    """The HTTP status the model gives an error code (``error.code``), or None if unmodeled."""
+def _modeled_error_status(code: str) -> int:
+    """The HTTP status the model gives an error code (``error.code``); others need ``status=``."""
     for shape in service_model().error_shapes:
         error = shape.metadata["error"]
         if error.get("code", shape.name) == code:
             return int(error["httpStatusCode"])
-    return None
+    raise ValueError(f"{code} is not a modeled CloudFormation error code; pass status=")
 
 
 def _utcnow() -> datetime:
@@ -67,12 +59,11 @@ def _utcnow() -> datetime:
 # ----------------------------------------------------------------------------- errors, faults
 
 
-class CloudFormationError(Exception):
+class CloudFormationError(ServiceError):
     """An error answered as a query-protocol ``ErrorResponse``."""
 
     def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code, self.message, self.status = code, message, status
+        super().__init__(code, message, status)
 
 
 class CloudFormationFault(Fault):
@@ -102,15 +93,7 @@ class CloudFormationFault(Fault):
     def error(code: str, status: int | None = None, message: str = "Injected error") -> Fault:
         """Any error; ``status`` defaults to the model's for ``code`` (400 is not assumed)."""
         resolved = status if status is not None else _modeled_error_status(code)
-        if resolved is None:
-            raise ValueError(f"{code} is not a modeled CloudFormation error code; pass status=")
         return Fault("error", resolved, code, message)
-
-
-@dataclass
-class _QueuedFault:
-    fault: Fault
-    remaining: int | None  # None: until clear_faults()
 
 
 # -------------------------------------------------------------------------------------- state
@@ -214,6 +197,7 @@ def _xml_answer(status: int, document: str, request_id: str) -> Answer:
 
 _running: list[CloudFormationEndpoint] = []
 _running_lock = threading.Lock()
+_Running = TypeVar("_Running", bound="CloudFormationEndpoint")
 
 
 def running() -> CloudFormationEndpoint | None:
@@ -222,178 +206,94 @@ def running() -> CloudFormationEndpoint | None:
         return _running[-1] if _running else None
 
 
-class CloudFormationEndpoint:
+class _Handler(LocalHttpHandler):
+    """The query protocol: POST to ``/`` only."""
+
+    server_version = "CloudFormationTestDouble/1.0"
+    max_body_bytes = _MAX_BODY_BYTES
+    do_POST = LocalHttpHandler.serve
+
+
+class CloudFormationEndpoint(LocalHttpEndpoint):
     """A threaded local HTTP server answering DescribeStacks and DescribeStackResource."""
 
+    handler = _Handler
+    thread_name = "cloudformation"
+    internal_error = "InternalFailure"
+    bad_request = "ValidationError"
+
     def __init__(self, *, validate_responses: bool = __debug__) -> None:
+        super().__init__(
+            {
+                "DescribeStackResource": self._describe_stack_resource,
+                "DescribeStacks": self._describe_stacks,
+            }
+        )
         self.validate_responses = validate_responses
-        self._lock = threading.RLock()
         self._stacks: dict[str, StackRecord] = {}
-        self._calls: list[tuple[str, JsonDict]] = []
-        self._faults: dict[str, deque[_QueuedFault]] = {}
-        self._internal_errors: list[str] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._operations: dict[str, Callable[[JsonDict], JsonDict]] = {
-            "DescribeStackResource": self._describe_stack_resource,
-            "DescribeStacks": self._describe_stacks,
-        }
         model = service_model()  # loaded before requests arrive on several threads
         self.namespace: str = model.metadata["xmlNamespace"]
         self.api_version: str = model.metadata["apiVersion"]
 
-    # --------------------------------------------------------------------- server lifecycle
-
-    def start(self) -> CloudFormationEndpoint:
-        """Listen on 127.0.0.1 on a free port, serving from a daemon thread."""
-        if self._server is not None:
-            raise RuntimeError("endpoint already started")
-        self._server = _Server(("127.0.0.1", 0), _Handler, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), name="cloudformation", daemon=True
-        )
-        self._thread.start()
+    def start(self: _Running) -> _Running:
+        """Serve, and be :func:`running` until stopped."""
+        super().start()
         with _running_lock:
             _running.append(self)
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is None:
-            return
+        """No longer be :func:`running`, then stop serving."""
         with _running_lock:
-            _running.remove(self)
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> CloudFormationEndpoint:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running server."""
-        if self._server is None:
-            raise RuntimeError("endpoint is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    # ------------------------------------------------------------------------ test controls
+            if self in _running:
+                _running.remove(self)
+        super().stop()
 
     def put_stack(self, stack: StackRecord) -> None:
         """Serve a copy of ``stack`` from now on (``cloudformation.Stack`` calls this)."""
         with self._lock:
             self._stacks[stack.stack_id] = copy.deepcopy(stack)
 
-    def inject(self, operation_name: str, fault: Fault, times: int | None = 1) -> None:
-        """Queue ``fault`` for the next ``times`` calls of an operation (None: forever)."""
-        if operation_name not in IMPLEMENTED_OPERATIONS:
-            raise ValueError(f"unknown operation {operation_name!r}: {IMPLEMENTED_OPERATIONS}")
-        if times is not None and times < 1:
-            raise ValueError("times must be >= 1 or None")
-        with self._lock:
-            self._faults.setdefault(operation_name, deque()).append(_QueuedFault(fault, times))
-
-    def clear_faults(self) -> None:
-        """Drop every queued fault."""
-        with self._lock:
-            self._faults.clear()
-
-    # --------------------------------------------------------------------------- inspection
-
-    @property
-    def calls(self) -> list[tuple[str, JsonDict]]:
-        """Every request as (Action, parsed params), in order."""
-        with self._lock:
-            return copy.deepcopy(self._calls)
-
-    def calls_of(self, operation_name: str) -> list[JsonDict]:
-        """Parsed params of every call of one operation."""
-        return [params for name, params in self.calls if name == operation_name]
-
-    def clear_calls(self) -> None:
-        """Forget the recorded calls."""
-        with self._lock:
-            self._calls.clear()
-
-    @property
-    def internal_errors(self) -> list[str]:
-        """Bugs of the double itself (e.g. a response off the model); should stay empty."""
-        with self._lock:
-            return list(self._internal_errors)
-
     # --------------------------------------------------------------------- request handling
 
     def handle_request(self, body: bytes) -> Answer:
         """Answer one POSTed form body (also usable without the server); never raises."""
-        try:
-            return self._handle(body)
-        except Exception as exc:  # a bug of the double must surface as a 5xx, not a hang
-            with self._lock:
-                self._internal_errors.append(f"{body[:200]!r}: {exc!r}")
-            failure = CloudFormationError("InternalFailure", f"test double failed: {exc!r}", 500)
-            return self._error_answer(failure)
+        return self._guarded(repr(body[:200]), lambda: self._handle(body))
+
+    def _answer(self, method: str, target: str, body: bytes) -> Answer:
+        if target.split("?", 1)[0] != "/":
+            return self._error_answer(
+                CloudFormationError("InvalidAction", f"No route: {method} {target}", 404)
+            )
+        return self.handle_request(body)
 
     def _handle(self, body: bytes) -> Answer:
         action, version, raw, problems = parse_query(body)
         if action not in self._operations:
-            with self._lock:
-                self._calls.append((action, {}))
+            self._log_call(action, {})
             return self._error_answer(_unknown_action(action, self.api_version))
         operation_model = service_model().operation_model(action)
         params, unknown = input_params(operation_model, raw)
         problems += unknown + validate(params, operation_model.input_shape)
-        with self._lock:
-            self._calls.append((action, copy.deepcopy(params)))
-            fault = self._take_fault(action)
+        fault = self._log_call(action, params)
         if version != self.api_version:
             message = f"Version {version!r} is not {self.api_version!r}"
             return self._error_answer(CloudFormationError("InvalidParameterValue", message))
-        if fault is not None and fault.kind == "slow":
-            time.sleep(fault.seconds)
-        if fault is not None and fault.kind == "error":
-            return self._error_answer(CloudFormationError(fault.code, fault.message, fault.status))
-        try:
-            if problems:
-                raise _validation_failed(problems)
-            with self._lock:
-                answer = self._success_answer(operation_model, self._operations[action](params))
-        except CloudFormationError as exc:
-            return self._error_answer(exc)
-        if fault is not None and fault.kind == "after_success":
-            return self._error_answer(CloudFormationError(fault.code, fault.message, fault.status))
-        return answer
+        return self._carry_out(fault, action, params, problems)
 
-    def _take_fault(self, operation: str) -> Fault | None:
-        queue = self._faults.get(operation)
-        if not queue:
-            return None
-        head = queue[0]
-        if head.remaining is not None:
-            head.remaining -= 1
-            if head.remaining <= 0:
-                queue.popleft()
-        return head.fault
-
-    def _success_answer(self, operation_model: Any, result: JsonDict) -> Answer:
-        shape = operation_model.output_shape
+    def _success_answer(self, operation: str, result: JsonDict) -> Answer:
+        shape = service_model().operation_model(operation).output_shape
         problems = validate(result, shape) if self.validate_responses else []
         if problems:
-            raise AssertionError(f"{operation_model.name} response drifted: {problems}")
+            raise AssertionError(f"{operation} response drifted: {problems}")
         request_id = str(uuid.uuid4())
         wrapped = to_xml(shape.serialization["resultWrapper"], result, shape)
         metadata = f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
-        name = f"{operation_model.name}Response"
+        name = f"{operation}Response"
         document = f'<{name} xmlns="{self.namespace}">{wrapped}{metadata}</{name}>'
         return _xml_answer(200, document, request_id)
 
-    def _error_answer(self, error: CloudFormationError) -> Answer:
+    def _error_answer(self, error: ServiceError) -> Answer:
         request_id = str(uuid.uuid4())
         kind = "Receiver" if error.status >= 500 else "Sender"
         document = (
@@ -467,52 +367,3 @@ def _unknown_action(action: str, api_version: str) -> CloudFormationError:
         return CloudFormationError("InvalidAction", f"{action} is not implemented by the double")
     message = f"Could not find operation {action} for version {api_version}"
     return CloudFormationError("InvalidAction", message)
-
-
-def _validation_failed(problems: list[str]) -> CloudFormationError:
-    noun = "error" if len(problems) == 1 else "errors"
-    listed = "; ".join(problems[:_MAX_PROBLEMS])
-    return CloudFormationError(
-        "ValidationError", f"{len(problems)} validation {noun} detected: {listed}"
-    )
-
-
-# ----------------------------------------------------------------------------- HTTP plumbing
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[_Handler], endpoint: CloudFormationEndpoint
-    ) -> None:
-        super().__init__(address, handler)
-        self.endpoint = endpoint
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """One request per connection (HTTP/1.0): the query protocol is POST to ``/`` only."""
-
-    server_version = "CloudFormationTestDouble/1.0"
-
-    def do_POST(self) -> None:
-        endpoint = cast(_Server, self.server).endpoint
-        length = self.headers.get("Content-Length") or "0"
-        if self.path.split("?", 1)[0] != "/":
-            bad = CloudFormationError("InvalidAction", f"No route: POST {self.path}", 404)
-            status, headers, payload = endpoint._error_answer(bad)
-        elif length.isdigit() and int(length) <= _MAX_BODY_BYTES:
-            status, headers, payload = endpoint.handle_request(self.rfile.read(int(length)))
-        else:
-            bad = CloudFormationError("ValidationError", f"Unusable Content-Length: {length!r}")
-            status, headers, payload = endpoint._error_answer(bad)
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet."""
