@@ -31,7 +31,7 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "lambda" / "audience_generation_
 
 import index  # noqa: E402
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint  # noqa: E402
-from cloudformation import ProviderFramework, Response, Stack  # noqa: E402
+from cloudformation import ProviderFramework, Response, Stack, Waiter  # noqa: E402
 from job_identity import is_job_arn  # noqa: E402
 from local_endpoint import local_endpoint  # noqa: E402
 
@@ -86,17 +86,15 @@ def lifecycle() -> dict[str, Any]:
 def throughput(jobs: int, quota: int, duration: float, interval: float) -> dict[str, Any]:
     """``jobs`` creates at once under the quota: total seconds against the ideal."""
     with local_endpoint(create_duration=duration, delete_duration=0.0, quota=quota) as local:
-        framework = ProviderFramework(index)
-        stack = Stack(framework)
-        events = [stack.event("Create", f"Job{i}", job_properties(local, i)) for i in range(jobs)]
+        stack = Stack(ProviderFramework(index))
         started = time.perf_counter()
-        waiting: dict[str, dict[str, Any]] = {}
-        for event in events:
-            # The framework's onEvent: the handler's result merged into the event (framework.ts).
-            begun = framework.begin(event)
-            if isinstance(begun, Response):
-                raise RuntimeError(f"{event['LogicalResourceId']} failed: {begun.reason}")
-            waiting[event["LogicalResourceId"]] = begun
+        waiting: dict[str, Waiter] = {}
+        for i in range(jobs):
+            # The framework's onEvent, for a request CloudFormation holds open (the handler asks).
+            waiter = stack.begin_create(f"Job{i}", job_properties(local, i))
+            if waiter.response is not None:
+                raise RuntimeError(f"Job{i} failed: {waiter.response.reason}")
+            waiting[f"Job{i}"] = waiter
         on_event_seconds = time.perf_counter() - started
         started_by_on_event = len(local.jobs)
         finished: dict[str, float] = {}
@@ -109,9 +107,9 @@ def throughput(jobs: int, quota: int, duration: float, interval: float) -> dict[
             round_started = time.perf_counter()
             next_round = round_started + interval
             rounds += 1
-            for logical_id, event in list(waiting.items()):
+            for logical_id, waiter in list(waiting.items()):
                 polls += 1
-                response = framework.poll(event, polls, timed_out=False)
+                response = stack.poll_open(waiter)
                 if response is None:
                     continue
                 if not response.ok or not is_job_arn(response.physical_id):
