@@ -1,9 +1,12 @@
 """A local HTTP test double for the AWS Clean Rooms ML REST-JSON API.
 
-An ordinary boto3 ``cleanroomsml`` client pointed at :attr:`CleanRoomsMLEndpoint.url` works
-unchanged.  Everything protocol-shaped (routes, member locations, constraints, error status
-codes, timestamp formats) is read from botocore's bundled service model; only the service
-*rules* (name conflicts, quota, asynchronous statuses, tag limits) are written by hand::
+It serves audience generation jobs, configured audience models (with their resource policy)
+and the tags of both. An ordinary boto3 ``cleanroomsml`` client pointed at
+:attr:`CleanRoomsMLEndpoint.url` works unchanged.  Everything protocol-shaped (routes, member
+locations, constraints, error status codes, timestamp formats) is read from the service model
+botocore loads (its bundled one unless ``AWS_DATA_PATH`` says otherwise); only the service
+*rules* (name conflicts, quota, asynchronous statuses, tag limits, policy hashes) are written
+by hand. An operation the loaded model lacks is simply not served::
 
     with CleanRoomsMLEndpoint(create_duration=0.0, delete_duration=0.0) as endpoint:
         client = boto3.client("cleanroomsml", endpoint_url=endpoint.url, ...)
@@ -17,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import hashlib
 import json
 import re
 import threading
@@ -51,6 +55,14 @@ IMPLEMENTED_OPERATIONS = (
     "GetAudienceGenerationJob",
     "DeleteAudienceGenerationJob",
     "ListAudienceGenerationJobs",
+    "CreateConfiguredAudienceModel",
+    "GetConfiguredAudienceModel",
+    "UpdateConfiguredAudienceModel",
+    "DeleteConfiguredAudienceModel",
+    "ListConfiguredAudienceModels",
+    "PutConfiguredAudienceModelPolicy",
+    "GetConfiguredAudienceModelPolicy",
+    "DeleteConfiguredAudienceModelPolicy",
     "TagResource",
     "UntagResource",
     "ListTagsForResource",
@@ -88,6 +100,28 @@ def _output(operation: str) -> Any:
 def job_statuses() -> tuple[str, ...]:
     """The model's AudienceGenerationJobStatus enum."""
     return tuple(_output("GetAudienceGenerationJob").members["status"].enum)
+
+
+def served_operations() -> tuple[str, ...]:
+    """The implemented operations that the loaded service model has (an older one may lack some)."""
+    modeled = set(service_model().operation_names)
+    return tuple(name for name in IMPLEMENTED_OPERATIONS if name in modeled)
+
+
+def _check_as(value: Any, operation: str, member: str) -> None:
+    """ValueError unless a test control's ``value`` fits an operation's input member as the API
+    would check it (not checked if the loaded model lacks the operation)."""
+    if operation not in service_model().operation_names:
+        return
+    shape = service_model().operation_model(operation).input_shape.members[member]
+    problems = validate(value, shape, member)
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def policy_hash(policy: str) -> str:
+    """The hash Put/GetConfiguredAudienceModelPolicy report: SHA-256 of the policy text, hex."""
+    return hashlib.sha256(policy.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------- errors, faults
@@ -296,8 +330,9 @@ def _compile_route(operation_model: Any) -> _Route:
 def _routes() -> tuple[_Route, ...]:
     """Routes of every modeled operation, implemented ones first."""
     model = service_model()
-    rest = [name for name in model.operation_names if name not in IMPLEMENTED_OPERATIONS]
-    return tuple(_compile_route(model.operation_model(n)) for n in [*IMPLEMENTED_OPERATIONS, *rest])
+    served = served_operations()
+    rest = [name for name in model.operation_names if name not in served]
+    return tuple(_compile_route(model.operation_model(n)) for n in [*served, *rest])
 
 
 def match_route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
@@ -439,6 +474,7 @@ _ECHOED_START_PARAMS = (
 )
 _ACTIVE = _Outcome("ACTIVE")
 _GONE = _Outcome(None)
+_DEFAULT_MIN_MATCHING_SEED_SIZE = 500  # "The default value is 500." (CreateConfiguredAudienceModel)
 
 
 @dataclass
@@ -462,11 +498,47 @@ class JobRecord:
 
 @dataclass
 class ModelRecord:
-    """A registered configured audience model."""
+    """A configured audience model, registered by a test or created through the API.
+
+    ``params`` holds its members as GetConfiguredAudienceModel reports them (name, ARNs, output
+    configuration...); ``policy`` is its resource policy document, if one was put.
+    """
 
     arn: str
     tags: dict[str, str] = field(default_factory=dict)
     child_tags: dict[str, str] = field(default_factory=dict)
+    params: JsonDict = field(default_factory=dict)
+    seq: int = 0
+    create_time: datetime = field(default_factory=lambda: _utcnow())
+    update_time: datetime = field(default_factory=lambda: _utcnow())
+    policy: str | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.params.get("name", ""))
+
+    @property
+    def policy_hash(self) -> str | None:
+        """What Put/Get of its policy report as ``policyHash`` (None without a policy)."""
+        return None if self.policy is None else policy_hash(self.policy)
+
+    def tags_for_jobs(self) -> dict[str, str]:
+        """The tags every job started on it gets (a Start request's own tags override them).
+
+        ``childResourceTagOnCreatePolicy=FROM_PARENT_RESOURCE`` gives the model's tags as they
+        are when the job starts; a registered model gives its ``child_tags``.
+        """
+        if self.params.get("childResourceTagOnCreatePolicy") == "FROM_PARENT_RESOURCE":
+            return dict(self.tags)
+        return dict(self.child_tags)
+
+
+@dataclass
+class AudienceModelRecord:
+    """An audience model (trained elsewhere) that configured audience models may use."""
+
+    arn: str
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 class ManualClock:
@@ -518,6 +590,16 @@ def _check_tag_count(tags: dict[str, str]) -> None:
         raise validation_error([message])
 
 
+def _check_policy_document(policy: str) -> None:
+    """A resource policy must at least be a JSON object."""
+    try:
+        document = json.loads(policy)
+    except json.JSONDecodeError as exc:
+        raise validation_error([f"configuredAudienceModelPolicy is not valid JSON: {exc}"]) from exc
+    if not isinstance(document, dict):
+        raise validation_error(["configuredAudienceModelPolicy must be a JSON object"])
+
+
 def _encode_token(seq: int) -> str:
     return base64.urlsafe_b64encode(f"after:{seq}".encode()).decode()
 
@@ -549,7 +631,12 @@ class _Handler(LocalHttpHandler):
 
 
 class CleanRoomsMLEndpoint(LocalHttpEndpoint):
-    """A threaded local HTTP server emulating the audience generation job API."""
+    """A threaded local HTTP server emulating the Clean Rooms ML API (see the module doc).
+
+    ``refuse_deleting_models_in_use`` makes DeleteConfiguredAudienceModel a ConflictException
+    while a job that is not gone uses the model (the API documentation says a model in use by
+    lookalike models cannot be deleted, without saying which error; off by default).
+    """
 
     handler = _Handler
     thread_name = "cleanrooms-ml"
@@ -567,29 +654,41 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
         page_size: int = 3,
         clock: Callable[[], float] = time.monotonic,
         validate_responses: bool = __debug__,
+        refuse_deleting_models_in_use: bool = False,
     ) -> None:
         self.region, self.account_id = region, account_id
         self.create_duration, self.delete_duration = create_duration, delete_duration
         self.quota, self.page_size = quota, page_size
         self.validate_responses = validate_responses
+        self.refuse_deleting_models_in_use = refuse_deleting_models_in_use
         self._clock = clock
         self._jobs: dict[str, JobRecord] = {}
         self._models: dict[str, ModelRecord] = {}
+        self._audience_models: dict[str, AudienceModelRecord] = {}
         self._create_outcomes: deque[_Outcome] = deque()
         self._delete_outcomes: deque[_Outcome] = deque()
         self._seq = 0
-        super().__init__(
-            {
-                "StartAudienceGenerationJob": self._start_job,
-                "GetAudienceGenerationJob": self._get_job,
-                "DeleteAudienceGenerationJob": self._delete_job,
-                "ListAudienceGenerationJobs": self._list_jobs,
-                "TagResource": self._tag_resource,
-                "UntagResource": self._untag_resource,
-                "ListTagsForResource": self._list_tags,
-            }
-        )
+        operations = {
+            "StartAudienceGenerationJob": self._start_job,
+            "GetAudienceGenerationJob": self._get_job,
+            "DeleteAudienceGenerationJob": self._delete_job,
+            "ListAudienceGenerationJobs": self._list_jobs,
+            "CreateConfiguredAudienceModel": self._create_model,
+            "GetConfiguredAudienceModel": self._get_model,
+            "UpdateConfiguredAudienceModel": self._update_model,
+            "DeleteConfiguredAudienceModel": self._delete_model,
+            "ListConfiguredAudienceModels": self._list_models,
+            "PutConfiguredAudienceModelPolicy": self._put_policy,
+            "GetConfiguredAudienceModelPolicy": self._get_policy,
+            "DeleteConfiguredAudienceModelPolicy": self._delete_policy,
+            "TagResource": self._tag_resource,
+            "UntagResource": self._untag_resource,
+            "ListTagsForResource": self._list_tags,
+        }
+        super().__init__({name: operations[name] for name in served_operations()})
         _routes()  # load the model before requests arrive on several threads
+        self.default_audience_model_arn = self.arn("audience-model/audience-model-1")
+        self.add_audience_model(self.default_audience_model_arn)
         self.default_model_arn = self.arn("configured-audience-model/model-1")
         self.add_configured_audience_model(self.default_model_arn)
 
@@ -600,15 +699,45 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
     # ------------------------------------------------------------------------ test controls
 
     def add_configured_audience_model(
-        self, arn: str, tags: dict[str, str] | None = None, child_tags: dict[str, str] | None = None
+        self,
+        arn: str,
+        tags: dict[str, str] | None = None,
+        child_tags: dict[str, str] | None = None,
+        *,
+        name: str | None = None,
     ) -> None:
-        """Register a configured audience model; its ``child_tags`` go to every job started."""
-        start_input = service_model().operation_model("StartAudienceGenerationJob").input_shape
-        problems = validate(arn, start_input.members["configuredAudienceModelArn"], "arn")
-        if problems:
-            raise ValueError("; ".join(problems))
+        """Register a configured audience model; its ``child_tags`` go to every job started.
+
+        It is a model like one created through the API (Get, List, Update, Delete, its policy
+        and tags), named ``name`` or else the last part of its ARN, on the default audience
+        model, with a made-up output configuration. Registering an ARN again replaces it; a
+        name that another model has is a ValueError, as names are unique per account.
+        """
+        _check_as(arn, "StartAudienceGenerationJob", "configuredAudienceModelArn")
+        name = name if name is not None else arn.rsplit("/", 1)[-1]
+        _check_as(name, "CreateConfiguredAudienceModel", "name")
+        params: JsonDict = {
+            "name": name,
+            "audienceModelArn": self.default_audience_model_arn,
+            "outputConfig": {
+                "destination": {"s3Destination": {"s3Uri": f"s3://audiences-{self.account_id}/"}},
+                "roleArn": f"arn:aws:iam::{self.account_id}:role/audience-writer",
+            },
+            "sharedAudienceMetrics": ["ALL"],
+            "minMatchingSeedSize": _DEFAULT_MIN_MATCHING_SEED_SIZE,
+        }
         with self._lock:
-            self._models[arn] = ModelRecord(arn, dict(tags or {}), dict(child_tags or {}))
+            if any(m.name == name and m.arn != arn for m in self._models.values()):
+                raise ValueError(f"a configured audience model is already named {name!r}")
+            self._seq += 1
+            record = ModelRecord(arn, dict(tags or {}), dict(child_tags or {}), params, self._seq)
+            self._models[arn] = record
+
+    def add_audience_model(self, arn: str, tags: dict[str, str] | None = None) -> None:
+        """Register an audience model for configured audience models to use."""
+        _check_as(arn, "CreateConfiguredAudienceModel", "audienceModelArn")
+        with self._lock:
+            self._audience_models[arn] = AudienceModelRecord(arn, dict(tags or {}))
 
     def next_create_outcome(
         self,
@@ -673,6 +802,12 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
     def live_jobs(self) -> dict[str, JobRecord]:
         """Copies of the jobs that are not gone."""
         return {arn: job for arn, job in self.jobs.items() if not job.gone}
+
+    @property
+    def configured_audience_models(self) -> dict[str, ModelRecord]:
+        """Copies of the configured audience models that exist (deleted ones are dropped)."""
+        with self._lock:
+            return copy.deepcopy(self._models)
 
     # --------------------------------------------------------------------- request handling
 
@@ -776,12 +911,7 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
     def _start_job(self, params: JsonDict) -> JsonDict:
         request_tags: dict[str, str] = dict(params.get("tags") or {})
         _reject_reserved_keys(request_tags, "tags")
-        model_arn = params["configuredAudienceModelArn"]
-        model = self._models.get(model_arn)
-        if model is None:
-            raise ApiError(
-                "ResourceNotFoundException", f"Configured audience model not found: {model_arn}"
-            )
+        model = self._live_model(params["configuredAudienceModelArn"])
         live = self._live()
         if any(job.name == params["name"] for job in live):
             raise ApiError("ConflictException", f"A job named {params['name']!r} already exists")
@@ -792,7 +922,7 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
                 quotaName="Concurrent audience generation jobs",
                 quotaValue=float(self.quota),
             )
-        tags = {**model.child_tags, **request_tags}
+        tags = {**model.tags_for_jobs(), **request_tags}
         _check_tag_count(tags)
         self._seq += 1
         now = _utcnow()
@@ -847,9 +977,145 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
             result["nextToken"] = _encode_token(matches[size - 1].seq)
         return result
 
+    # ------------------------------------------------- configured audience models (lock held)
+
+    def _live_model(self, arn: str) -> ModelRecord:
+        model = self._models.get(arn)
+        if model is None:
+            message = f"Configured audience model not found: {arn}"
+            raise ApiError("ResourceNotFoundException", message)
+        return model
+
+    def _check_audience_model(self, arn: str) -> None:
+        if arn not in self._audience_models:
+            raise ApiError("ResourceNotFoundException", f"Audience model not found: {arn}")
+
+    def _model_view(self, model: ModelRecord, shape: Any) -> JsonDict:
+        """Everything the double knows about a configured model, cut down to an output shape."""
+        known: JsonDict = {
+            **model.params,
+            "createTime": model.create_time,
+            "updateTime": model.update_time,
+            "configuredAudienceModelArn": model.arn,
+            "status": "ACTIVE",
+            "tags": model.tags,
+        }
+        return {
+            key: copy.deepcopy(value)
+            for key, value in known.items()
+            if key in shape.members and value is not None
+        }
+
+    def _create_model(self, params: JsonDict) -> JsonDict:
+        tags: dict[str, str] = dict(params.get("tags") or {})
+        _reject_reserved_keys(tags, "tags")
+        _check_tag_count(tags)
+        self._check_audience_model(params["audienceModelArn"])
+        if any(model.name == params["name"] for model in self._models.values()):
+            message = f"A configured audience model named {params['name']!r} already exists"
+            raise ApiError("ConflictException", message)
+        self._seq += 1
+        now = _utcnow()
+        members = {k: copy.deepcopy(v) for k, v in params.items() if k != "tags"}
+        members.setdefault("minMatchingSeedSize", _DEFAULT_MIN_MATCHING_SEED_SIZE)
+        model = ModelRecord(
+            arn=self.arn(f"configured-audience-model/{uuid.uuid4()}"),
+            tags=tags,
+            params=members,
+            seq=self._seq,
+            create_time=now,
+            update_time=now,
+        )
+        self._models[model.arn] = model
+        return {"configuredAudienceModelArn": model.arn}
+
+    def _get_model(self, params: JsonDict) -> JsonDict:
+        model = self._live_model(params["configuredAudienceModelArn"])
+        return self._model_view(model, _output("GetConfiguredAudienceModel"))
+
+    def _update_model(self, params: JsonDict) -> JsonDict:
+        """Change the members Update's input has; name and tag policy are create-only."""
+        model = self._live_model(params["configuredAudienceModelArn"])
+        if "audienceModelArn" in params:
+            self._check_audience_model(params["audienceModelArn"])
+        changes = {k: v for k, v in params.items() if k != "configuredAudienceModelArn"}
+        model.params.update(copy.deepcopy(changes))
+        model.update_time = _utcnow()
+        return {"configuredAudienceModelArn": model.arn}
+
+    def _delete_model(self, params: JsonDict) -> JsonDict:
+        """Remove the model, its policy and its tags at once (the API is synchronous)."""
+        model = self._live_model(params["configuredAudienceModelArn"])
+        if self.refuse_deleting_models_in_use:
+            users = [j for j in self._live() if j.params["configuredAudienceModelArn"] == model.arn]
+            if users:
+                message = f"Configured audience model {model.arn} is used by {len(users)} job(s)"
+                raise ApiError("ConflictException", message)
+        del self._models[model.arn]
+        return {}
+
+    def _list_models(self, params: JsonDict) -> JsonDict:
+        after = _decode_token(params.get("nextToken"))
+        size = int(params.get("maxResults") or self.page_size)
+        models = sorted(self._models.values(), key=lambda m: m.seq)
+        matches = [model for model in models if model.seq > after]
+        summary = _output("ListConfiguredAudienceModels").members["configuredAudienceModels"].member
+        result: JsonDict = {
+            "configuredAudienceModels": [self._model_view(m, summary) for m in matches[:size]]
+        }
+        if len(matches) > size:
+            result["nextToken"] = _encode_token(matches[size - 1].seq)
+        return result
+
+    def _put_policy(self, params: JsonDict) -> JsonDict:
+        """Put the resource policy if its preconditions hold.
+
+        The operation models no ConflictException: a failed precondition (a stale
+        ``previousPolicyHash``, or ``policyExistenceCondition`` not met) is a
+        ValidationException, as is a policy that is not a JSON object.
+        """
+        model = self._live_model(params["configuredAudienceModelArn"])
+        policy: str = params["configuredAudienceModelPolicy"]
+        _check_policy_document(policy)
+        condition = params.get("policyExistenceCondition")
+        if condition == "POLICY_MUST_EXIST" and model.policy is None:
+            raise validation_error([f"{model.arn} has no policy (POLICY_MUST_EXIST)"])
+        if condition == "POLICY_MUST_NOT_EXIST" and model.policy is not None:
+            raise validation_error([f"{model.arn} already has a policy (POLICY_MUST_NOT_EXIST)"])
+        previous = params.get("previousPolicyHash")
+        if previous is not None and previous != model.policy_hash:
+            current = model.policy_hash or "no policy"
+            raise validation_error(
+                [f"previousPolicyHash {previous} does not match the current policy ({current})"]
+            )
+        model.policy = policy
+        return {"configuredAudienceModelPolicy": policy, "policyHash": model.policy_hash}
+
+    def _get_policy(self, params: JsonDict) -> JsonDict:
+        model = self._policy_holder(params["configuredAudienceModelArn"])
+        return {
+            "configuredAudienceModelArn": model.arn,
+            "configuredAudienceModelPolicy": model.policy,
+            "policyHash": model.policy_hash,
+        }
+
+    def _delete_policy(self, params: JsonDict) -> JsonDict:
+        self._policy_holder(params["configuredAudienceModelArn"]).policy = None
+        return {}
+
+    def _policy_holder(self, arn: str) -> ModelRecord:
+        model = self._live_model(arn)
+        if model.policy is None:
+            raise ApiError("ResourceNotFoundException", f"No policy on configured model {arn}")
+        return model
+
+    # ------------------------------------------------------------- tags of every resource kind
+
     def _tags_of(self, arn: str) -> dict[str, str]:
-        if arn in self._models:
-            return self._models[arn].tags
+        """The tags of whichever resource of the double ``arn`` names."""
+        for resources in (self._models, self._audience_models):
+            if arn in resources:
+                return resources[arn].tags
         return self._live_job(arn, noun="Resource").tags
 
     def _tag_resource(self, params: JsonDict) -> JsonDict:

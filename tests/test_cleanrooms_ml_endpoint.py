@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 import urllib.parse
@@ -12,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.retries.standard
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
+from cleanrooms_ml_client import failure, isolate_aws_environment, make_client, raw
 from cleanrooms_ml_endpoint import (
     CleanRoomsMLEndpoint,
     Fault,
@@ -35,19 +33,7 @@ OTHER_MODEL_ARN = "arn:aws:cleanrooms-ml:us-east-1:123456789012:configured-audie
 
 @pytest.fixture(autouse=True)
 def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No real AWS config leaks in, and botocore's retry backoff does not sleep."""
-    for name in (
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_CLEANROOMSML",
-        "AWS_MAX_ATTEMPTS",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setattr(
-        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0.0
-    )
+    isolate_aws_environment(monkeypatch, tmp_path)
 
 
 @pytest.fixture
@@ -72,20 +58,6 @@ def timed(clock: ManualClock) -> Iterator[CleanRoomsMLEndpoint]:
         assert double.internal_errors == []
 
 
-def make_client(endpoint: CleanRoomsMLEndpoint, *, validate: bool = True, attempts: int = 2) -> Any:
-    config = Config(
-        parameter_validation=validate, retries={"mode": "standard", "total_max_attempts": attempts}
-    )
-    return boto3.client(
-        "cleanroomsml",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        endpoint_url=endpoint.url,
-        config=config,
-    )
-
-
 @pytest.fixture
 def client(endpoint: CleanRoomsMLEndpoint) -> Any:
     return make_client(endpoint)
@@ -106,33 +78,8 @@ def start(client: Any, name: str, model_arn: str | None = None, **extra: Any) ->
     return str(response["audienceGenerationJobArn"])
 
 
-def failure(call: Callable[[], Any]) -> tuple[str, int, str]:
-    """(error code, HTTP status, message) of a call that must fail."""
-    with pytest.raises(ClientError) as caught:
-        call()
-    response = caught.value.response
-    return (
-        response["Error"]["Code"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-        response["Error"]["Message"],
-    )
-
-
 def status_of(client: Any, arn: str) -> str:
     return str(client.get_audience_generation_job(audienceGenerationJobArn=arn)["status"])
-
-
-def raw(
-    endpoint: CleanRoomsMLEndpoint, method: str, path: str, body: bytes | None = None
-) -> tuple[int, Any, Any]:
-    """Send a hand-made, unsigned request: (status, headers, JSON document)."""
-    connection = http.client.HTTPConnection(urllib.parse.urlsplit(endpoint.url).netloc, timeout=5)
-    try:
-        connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        return response.status, response.headers, json.loads(response.read() or b"{}")
-    finally:
-        connection.close()
 
 
 # --------------------------------------------------------------------------- happy paths
@@ -377,15 +324,9 @@ def test_unknown_route_and_unimplemented_operation_are_404(
         and headers["x-amzn-ErrorType"] == "UnknownOperationException"
         and document["message"]
     )
-    code, status, message = failure(lambda: client.list_configured_audience_models())
-    assert (code, status) == (
-        "UnknownOperationException",
-        404,
-    ) and "ListConfiguredAudienceModels" in message
-    assert [name for name, _ in endpoint.calls] == [
-        "GET /no/such/route",
-        "ListConfiguredAudienceModels",
-    ]
+    code, status, message = failure(lambda: client.list_audience_models())
+    assert (code, status) == ("UnknownOperationException", 404) and "ListAudienceModels" in message
+    assert [name for name, _ in endpoint.calls] == ["GET /no/such/route", "ListAudienceModels"]
 
 
 # --------------------------------------------------------------------------- service rules
