@@ -191,7 +191,7 @@ def test_replacement_survives_throttling_beyond_the_retry_budget(
 def test_thirty_parallel_creates_with_a_quota_of_ten(
     stack: Stack, endpoint: CleanRoomsMLEndpoint
 ) -> None:
-    duration, count = 0.1, 30
+    duration, count = 1.0, 30  # long enough that the 11th Start always finds the quota full
     endpoint.quota, endpoint.create_duration = 10, duration
     creates = [(f"Job{i}", properties(endpoint)) for i in range(count)]
 
