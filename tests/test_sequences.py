@@ -361,7 +361,7 @@ def test_calls_that_hang_end_every_invocation_well_inside_the_lambda_timeout(
 
     assert response.status == "FAILED"
     assert pending_name(response.physical_id), "a Start that may have happened stays named"
-    assert max(longest) < 1.0 + 0.5 + 0.5, f"budget + one read timeout, got {max(longest):.2f} s"
+    assert max(longest) < 1.0 + 0.5 + 1.0, f"budget + one read timeout, got {max(longest):.2f} s"
     # The real settings: no attempt starts after 60 s, none outlasts 5 s + 15 s: under 120 s.
     real_worst = 60.0 + cleanrooms_ml.CONNECT_TIMEOUT_SECONDS + cleanrooms_ml.READ_TIMEOUT_SECONDS
     assert real_worst <= 120 - 30
