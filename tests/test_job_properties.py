@@ -12,6 +12,7 @@ from job_properties import (
     OWNER_TAG_KEY,
     InvalidPropertyError,
     check_known_properties,
+    check_properties,
     check_request,
     configuration_digest,
     parse_properties,
@@ -436,3 +437,58 @@ def _with_value_pattern(shape: Any, pattern: str) -> Any:
                 self.member = Shape(real.member, (*path, "member"))
 
     return Shape(shape, ("request",))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"Descripton": "typo"}, "Descripton: unknown property (did you mean Description?)"),
+        (
+            {"SeedAudience": {"RoleArn": ROLE, "SqlParameters": {"QueryString": ""}}},
+            "SeedAudience.SqlParameters.QueryString: must not be empty",
+        ),
+        ({"Name": "n" * 64}, "Name: must be 1 to 63 characters, got 64"),
+        ({"IncludeSeedInOutput": "no"}, "IncludeSeedInOutput: must be true or false, got 'no'"),
+    ],
+)
+def test_check_properties_makes_every_check_the_handler_makes_before_a_call(
+    overrides: dict[str, Any], message: str
+) -> None:
+    """Unknown properties, parsing, the service model: what the construct runs at synth."""
+    with pytest.raises(InvalidPropertyError) as error:
+        check_properties(raw(**overrides), START_SHAPE)
+
+    assert str(error.value).startswith(message)
+
+
+def test_check_properties_checks_a_request_without_a_name_without_one() -> None:
+    """The handler generates a name when there is none, or an empty one."""
+    assert check_properties(raw(), START_SHAPE).name is None
+    assert check_properties(raw(Name=""), START_SHAPE).name == ""
+
+
+def test_skipped_values_are_neither_parsed_nor_checked() -> None:
+    """The construct's unresolved tokens at synth: the handler checks their resolved values."""
+    unresolved = "${Token[TOKEN.1]}"
+    number = -1.8881545897087533e289
+
+    def skip(value: Any) -> bool:
+        return value == number or (isinstance(value, str) and unresolved in value)
+
+    properties = raw(
+        WaitTimeoutSeconds=number,
+        Tags=unresolved,
+        SeedAudience={
+            "RoleArn": unresolved,
+            "SqlParameters": {"QueryString": "x" * (MAX_SEED_BYTES - 200), "Parameters": {}},
+            "SqlComputeConfiguration": {"Worker": {"Number": number}},
+        },
+    )
+    properties["SeedAudience"]["SqlParameters"]["Parameters"]["p"] = unresolved * 20
+
+    props = check_properties(properties, START_SHAPE, skip)
+
+    assert props.wait_timeout_seconds == number
+    assert props.tags == {}
+    with pytest.raises(InvalidPropertyError, match=r"^SeedAudience: must be at most 65536 bytes"):
+        check_properties(properties, START_SHAPE)

@@ -5,6 +5,9 @@ type the Clean Rooms ML API wants. Lengths, patterns, ranges and enums are then 
 service model botocore ships (``check_request``), and the rules the model does not carry (one seed
 source, reserved tag keys, the tag count) are checked here. Everything is checked before any API
 call, and every message names the property as it stands in the template (``SeedAudience.RoleArn``).
+
+``check_properties`` runs all of it, and is what the construct runs at synth too: the one converter
+from template properties to an API request.
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ _IN_PLACE_PROPERTIES = frozenset(
 JOB_ARN_PATTERN = re.compile(
     r"arn:aws[-a-z]*:cleanrooms-ml:[-a-z0-9]+:[0-9]{12}:audience-generation-job/[-a-zA-Z0-9_/.]+"
 )
+
+
+def _never(_: Any) -> bool:
+    """The handler's ``skip``: CloudFormation has resolved every value it delivers."""
+    return False
 
 
 class InvalidPropertyError(ValueError):
@@ -92,9 +100,13 @@ def check_known_properties(raw: Mapping[str, Any], shape: Any) -> None:
     _check_known(raw, shape, "", _HANDLER_PROPERTIES)
 
 
-def check_seed_size(seed: Any) -> None:
-    """Refuse a ``SeedAudience`` above ``MAX_SEED_BYTES`` as JSON (see there why)."""
-    size = len(json.dumps(seed, separators=(",", ":"), ensure_ascii=False).encode())
+def check_seed_size(seed: Any, skip: Callable[[Any], bool] = _never) -> None:
+    """Refuse a ``SeedAudience`` above ``MAX_SEED_BYTES`` as JSON (see there why).
+
+    Values for which ``skip`` is true count as empty: their size is known once they are resolved.
+    """
+    known = _without_skipped(seed, skip)
+    size = len(json.dumps(known, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_SEED_BYTES:
         raise InvalidPropertyError(
             f"SeedAudience: must be at most {MAX_SEED_BYTES} bytes as JSON, got {size}: every "
@@ -103,31 +115,60 @@ def check_seed_size(seed: Any) -> None:
         )
 
 
-def parse_properties(raw: Mapping[str, Any]) -> JobProperties:
-    """Parse ``ResourceProperties``; raise InvalidPropertyError naming the property."""
-    check_seed_size(raw.get("SeedAudience"))
-    wait_timeout = _optional_int(raw, "WaitTimeoutSeconds")
-    if wait_timeout is not None and not 1 <= wait_timeout <= MAX_WAIT_TIMEOUT_SECONDS:
+def check_properties(
+    raw: Mapping[str, Any], shape: Any, skip: Callable[[Any], bool] = _never
+) -> JobProperties:
+    """Every check the handler makes of ``ResourceProperties`` before it calls the service.
+
+    Unknown properties, then parsing, then the service model's rules (input ``shape``) on the
+    Start request. Without a ``Name`` (absent or empty) the request is checked without one: the
+    handler generates a valid name. Values for which ``skip`` is true (the construct's unresolved
+    tokens, at synth) are neither parsed nor checked.
+    """
+    check_known_properties(raw, shape)
+    props = parse_properties(raw, skip)
+    request = props.start_request(name=props.name or "", tags=props.tags)
+    if not props.name:
+        del request["name"]
+    check_request(request, shape, skip)
+    return props
+
+
+def parse_properties(raw: Mapping[str, Any], skip: Callable[[Any], bool] = _never) -> JobProperties:
+    """Parse ``ResourceProperties``; raise InvalidPropertyError naming the property.
+
+    Values for which ``skip`` is true are taken as they are (see ``check_properties``).
+    """
+    check_seed_size(raw.get("SeedAudience"), skip)
+    wait_timeout = _optional_int(raw, "WaitTimeoutSeconds", skip=skip)
+    if (
+        wait_timeout is not None
+        and not skip(wait_timeout)
+        and not 1 <= wait_timeout <= MAX_WAIT_TIMEOUT_SECONDS
+    ):
         raise InvalidPropertyError(
             f"WaitTimeoutSeconds: must be 1 to {MAX_WAIT_TIMEOUT_SECONDS}, got {wait_timeout}"
         )
     wait_for_completion = _optional_bool(raw, "WaitForCompletion")
     return JobProperties(
         configured_audience_model_arn=_str(raw, "ConfiguredAudienceModelArn"),
-        seed_audience=_seed_audience(raw.get("SeedAudience")),
+        seed_audience=_seed_audience(raw.get("SeedAudience"), skip),
         name=_optional_str(raw, "Name"),
         collaboration_id=_optional_str(raw, "CollaborationId"),
         description=_optional_str(raw, "Description"),
         include_seed_in_output=_optional_bool(raw, "IncludeSeedInOutput"),
-        tags=parse_tags(raw.get("Tags")),
+        tags=parse_tags(raw.get("Tags"), skip),
         wait_for_completion=True if wait_for_completion is None else wait_for_completion,
         wait_timeout_seconds=wait_timeout or DEFAULT_WAIT_TIMEOUT_SECONDS,
     )
 
 
-def parse_tags(raw: Any) -> dict[str, str]:
-    """``[{"Key": k, "Value": v}, ...]`` as a dict, checked against Clean Rooms ML's tag rules."""
-    if raw is None:
+def parse_tags(raw: Any, skip: Callable[[Any], bool] = _never) -> dict[str, str]:
+    """``[{"Key": k, "Value": v}, ...]`` as a dict, checked against Clean Rooms ML's tag rules.
+
+    Tags for which ``skip`` is true (all of them, unresolved) count as none.
+    """
+    if raw is None or skip(raw):
         return {}
     if not isinstance(raw, list):
         raise InvalidPropertyError(f"Tags: must be a list of {{Key, Value}}, got {_kind(raw)}")
@@ -178,7 +219,7 @@ def tag_changes(
 
 
 def check_request(
-    request: Mapping[str, Any], shape: Any, skip: Callable[[Any], bool] = lambda _: False
+    request: Mapping[str, Any], shape: Any, skip: Callable[[Any], bool] = _never
 ) -> None:
     """Check an API request against the botocore input ``shape`` of its operation.
 
@@ -212,6 +253,18 @@ def configuration_digest(raw: Mapping[str, Any], stack_id: str) -> str:
 
 def _job_defining(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in raw.items() if key not in _IN_PLACE_PROPERTIES}
+
+
+def _without_skipped(value: Any, skip: Callable[[Any], bool]) -> Any:
+    if skip(value):
+        return ""
+    if isinstance(value, Mapping):
+        return {
+            "" if skip(key) else key: _without_skipped(item, skip) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_skipped(item, skip) for item in value]
+    return value
 
 
 def _check_known(value: Any, shape: Any, path: str, extra: frozenset[str] = frozenset()) -> None:
@@ -290,7 +343,7 @@ def _pascal(member: str) -> str:
     return member[:1].upper() + member[1:]
 
 
-def _seed_audience(raw: Any) -> dict[str, Any]:
+def _seed_audience(raw: Any, skip: Callable[[Any], bool]) -> dict[str, Any]:
     seed_raw = _object(raw, "SeedAudience")
     seed: dict[str, Any] = {"roleArn": _str(seed_raw, "RoleArn", prefix="SeedAudience.")}
     data_source = seed_raw.get("DataSource")
@@ -312,7 +365,7 @@ def _seed_audience(raw: Any) -> dict[str, Any]:
                 "SeedAudience.SqlComputeConfiguration: only applies to a SQL seed (SqlParameters)"
             )
         seed["sqlComputeConfiguration"] = _compute(
-            _object(compute, "SeedAudience.SqlComputeConfiguration")
+            _object(compute, "SeedAudience.SqlComputeConfiguration"), skip
         )
     return seed
 
@@ -343,14 +396,14 @@ def _sql_parameters(raw: Mapping[str, Any]) -> dict[str, Any]:
     return sql
 
 
-def _compute(raw: Mapping[str, Any]) -> dict[str, Any]:
+def _compute(raw: Mapping[str, Any], skip: Callable[[Any], bool]) -> dict[str, Any]:
     where = "SeedAudience.SqlComputeConfiguration.Worker"
     worker = _object(raw.get("Worker"), where)
     parsed: dict[str, Any] = {}
     worker_type = _optional_str(worker, "Type", prefix=f"{where}.")
     if worker_type is not None:
         parsed["type"] = worker_type
-    number = _optional_int(worker, "Number", prefix=f"{where}.")
+    number = _optional_int(worker, "Number", prefix=f"{where}.", skip=skip)
     if number is not None:
         parsed["number"] = number
     properties = worker.get("Properties")
@@ -390,9 +443,11 @@ def _optional_bool(raw: Mapping[str, Any], key: str, *, prefix: str = "") -> boo
     raise InvalidPropertyError(f"{prefix}{key}: must be true or false, got {value!r}")
 
 
-def _optional_int(raw: Mapping[str, Any], key: str, *, prefix: str = "") -> int | None:
+def _optional_int(
+    raw: Mapping[str, Any], key: str, *, prefix: str = "", skip: Callable[[Any], bool] = _never
+) -> int | None:
     value = raw.get(key)
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+    if value is None or skip(value) or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,9}\s*", value):
         return int(value)
