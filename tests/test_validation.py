@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 import botocore.session
@@ -198,9 +199,12 @@ def test_the_construct_accepts_exactly_what_the_service_model_accepts(
     s3_uri: str,
     workers: int | None,
 ) -> None:
-    """Checked against the local endpoint's validator, written separately from the handler's."""
+    """Checked against the local endpoint's validator, written separately from the handler's.
+
+    No name, or "", is a generated one.
+    """
     request: dict[str, Any] = {
-        "name": "generated-name" if name is None else name,
+        "name": name or "generated-name",
         "configuredAudienceModelArn": model,
         "seedAudience": {"dataSource": {"s3Uri": s3_uri}, "roleArn": ROLE_ARN},
     }
@@ -241,3 +245,87 @@ def test_the_construct_accepts_exactly_what_the_service_model_accepts(
 
 _SHARED_STACK = cdk.Stack(cdk.App(), "Generated")
 _IDS = iter(range(1_000_000))
+
+
+# ------------------------------------------------------------- the handler's parsing, at synth
+
+
+@pytest.mark.parametrize("query", ["", " \n\t"])
+def test_an_empty_query_fails_where_it_is_written(query: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        SeedAudience.from_sql(query, ROLE_ARN)
+
+    assert str(raised.value) == "query_string: must not be empty"
+
+
+def test_a_seed_over_64_kib_fails_where_it_is_written() -> None:
+    with pytest.raises(ValueError) as raised:
+        SeedAudience.from_sql("SELECT 1 -- " + "x" * 65_536, ROLE_ARN)
+
+    assert str(raised.value).startswith(
+        "SeedAudience: must be at most 65536 bytes as JSON, got 65639: every CloudFormation "
+        "request and the Provider framework's waiter carry it."
+    )
+
+
+def test_tokens_in_a_seed_weigh_nothing_at_synth() -> None:
+    """Their size is known at deploy: the handler weighs them then."""
+    stack = cdk.Stack(cdk.App(), "Jobs")
+    value = cdk.Fn.import_value("LongValue")
+    empty = {"RoleArn": ROLE_ARN, "SqlParameters": {"QueryString": "", "Parameters": {"v": ""}}}
+    query = "x" * (65_536 - len(json.dumps(empty, separators=(",", ":"))))
+
+    job(stack, seed_audience=SeedAudience.from_sql(query, ROLE_ARN, parameters={"v": value}))
+
+
+def test_number_tokens_are_left_to_the_handler() -> None:
+    stack = cdk.Stack(cdk.App(), "Jobs")
+    workers = cdk.CfnParameter(stack, "Workers", type="Number").value_as_number
+    wait = cdk.CfnParameter(stack, "WaitSeconds", type="Number").value_as_number
+    compute = ComputeConfiguration(number=cast(int, workers))
+
+    job(
+        stack,
+        seed_audience=SeedAudience.from_sql("SELECT 1", ROLE_ARN, compute=compute),
+        wait_timeout=cdk.Duration.seconds(wait),
+    )
+
+    (properties,) = _job_properties(stack)
+    assert properties["WaitTimeoutSeconds"] == {"Ref": "WaitSeconds"}
+    worker = properties["SeedAudience"]["SqlComputeConfiguration"]["Worker"]
+    assert worker == {"Number": {"Ref": "Workers"}}
+
+
+def test_an_empty_name_is_no_name_as_to_the_handler() -> None:
+    """The handler generates a name for an empty one: synth takes it, and leaves Name out."""
+    stack = cdk.Stack(cdk.App(), "Jobs")
+    job(stack, "First", name="")
+    job(stack, "Second", name="")
+
+    assert all("Name" not in properties for properties in _job_properties(stack))
+
+
+def test_a_wait_timeout_of_part_seconds_fails_where_it_is_written() -> None:
+    with pytest.raises(ValueError) as raised:
+        job(cdk.Stack(cdk.App(), "Jobs"), wait_timeout=cdk.Duration.millis(1500))
+
+    assert str(raised.value) == (
+        "wait_timeout: must be 1 second to 54 minutes, in whole seconds (the provider framework "
+        "gives up after 55), got 1.5 seconds"
+    )
+
+
+def test_a_refused_job_leaves_nothing_in_the_handler_s_policy() -> None:
+    stack = cdk.Stack(cdk.App(), "Jobs")
+    other_model = MODEL.replace("model-1", "model-2")
+    with pytest.raises(ValueError):
+        job(stack, "Refused", configured_audience_model_arn=other_model, description="d" * 256)
+    job(stack)
+
+    assert "model-2" not in json.dumps(cdk.assertions.Template.from_stack(stack).to_json())
+
+
+def _job_properties(stack: cdk.Stack) -> list[dict[str, Any]]:
+    template = cdk.assertions.Template.from_stack(stack)
+    resources = template.find_resources("Custom::CleanRoomsMLAudienceGenerationJob").values()
+    return [resource["Properties"] for resource in resources]

@@ -25,7 +25,7 @@ from cdk_cleanrooms_ml.provider import (
     AudienceGenerationJobProvider,
 )
 from cdk_cleanrooms_ml.seed_audience import SeedAudience
-from cdk_cleanrooms_ml.validation import check_job, check_tags
+from cdk_cleanrooms_ml.validation import check_job, check_tags, is_unresolved
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
 READ_ACTIONS = ("cleanrooms-ml:GetAudienceGenerationJob", "cleanrooms-ml:ListTagsForResource")
@@ -137,8 +137,9 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
         :param configured_audience_model_arn: ARN of the configured audience model that generates
             the audience.
         :param seed_audience: where the seed audience comes from (``SeedAudience.from_*``).
-        :param name: the job's name, unique per account and Region. Default: a unique name
-            generated from the stack and the construct (a new one on each replacement).
+        :param name: the job's name, unique per account and Region. Default (or ``""``): a
+            unique name generated from the stack and the construct (a new one on each
+            replacement).
         :param collaboration_id: the collaboration that contains the job. Default: none.
         :param description: a description of the job. Default: none.
         :param include_seed_in_output: whether the seed audience is included in the output.
@@ -148,8 +149,8 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
         :param wait_for_completion: wait until the job is ACTIVE before CloudFormation moves on.
             Default: True.
         :param wait_timeout: how long to wait for ACTIVE (or for a slot under the account's quota
-            of jobs in progress) before the deployment fails. At most 54 minutes.
-            Default: 50 minutes.
+            of jobs in progress) before the deployment fails: whole seconds, at most 54 minutes
+            (``Duration.seconds`` of a number token is taken too). Default: 50 minutes.
         :param removal_policy: what happens to the job when it leaves the stack; ``RETAIN`` keeps
             it. Default: RemovalPolicy.DESTROY.
         """
@@ -160,7 +161,6 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
         super().__init__(scope, id)
         seed = seed_audience.bind(self)
         provider = AudienceGenerationJobProvider.of(self)
-        provider.allow(configured_audience_model_arn, seed.role_arn)
 
         # Every call into aws-cdk-lib is a round trip to Node: per job they are kept to the few
         # that make the resource (see bench/RESULTS.md); the rest is per stack, on the provider.
@@ -168,7 +168,8 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
             TagType.KEY_VALUE, RESOURCE_TYPE, {**provider.stack_tags, **(tags or {})}
         )
         optional: dict[str, Any] = {
-            "Name": name,
+            # "" is no name, to the handler too: it generates one.
+            "Name": name or None,
             "CollaborationId": collaboration_id,
             "Description": description,
             "IncludeSeedInOutput": include_seed_in_output,
@@ -182,6 +183,8 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
             "Tags": self._tag_manager.rendered_tags,
         }
         check_job(properties)
+        # Only a job that passed its checks reaches the handler's policy.
+        provider.allow(configured_audience_model_arn, seed.role_arn)
         provider.check_tags_at_synth(self, self._tag_manager, tags or {})
         # The CloudFormation resource itself, not a CustomResource around it: with the id
         # "Resource" it is this construct's default child, as on any L2 (and keeps the logical id
@@ -267,13 +270,16 @@ def _check_removal_policy(policy: RemovalPolicy) -> None:
         )
 
 
-def _wait_timeout_seconds(wait_timeout: Duration | None) -> int | None:
+def _wait_timeout_seconds(wait_timeout: Duration | None) -> float | None:
+    """Whole seconds, or a number token (the handler checks its value)."""
     if wait_timeout is None:
         return None
-    seconds = int(wait_timeout.to_seconds())
-    if not 1 <= seconds <= MAX_WAIT_TIMEOUT.to_seconds():
+    seconds = wait_timeout.to_seconds(integral=False)
+    if is_unresolved(seconds):
+        return seconds
+    if not 1 <= seconds <= MAX_WAIT_TIMEOUT.to_seconds() or seconds != int(seconds):
         raise ValueError(
-            f"wait_timeout: must be 1 second to {MAX_WAIT_TIMEOUT.to_minutes()} minutes (the "
-            f"provider framework gives up after 55), got {seconds} seconds"
+            f"wait_timeout: must be 1 second to {MAX_WAIT_TIMEOUT.to_minutes()} minutes, in whole "
+            f"seconds (the provider framework gives up after 55), got {seconds:g} seconds"
         )
-    return seconds
+    return int(seconds)

@@ -1,8 +1,11 @@
 """Synth-time checks, so that a mistake fails ``cdk synth`` in CI rather than a deploy an hour in.
 
-They are the handler's own checks (``job_properties`` in the handler folder) against the service
-model the handler ships (``models/``): synth refuses exactly what the handler would. Values that are
-unresolved tokens are skipped; the handler checks them once CloudFormation has resolved them.
+A job's properties are turned into what CloudFormation will deliver to the handler (every scalar a
+string) and go through the handler's own parsing and checks (``check_properties`` in
+``job_properties``, in the handler folder) against the service model the handler ships
+(``models/``): synth refuses exactly what the handler would. Values that are unresolved tokens are
+skipped; the handler checks them once CloudFormation has resolved them.
+
 botocore is imported on the first check only, and the model is read once per process.
 """
 
@@ -38,18 +41,25 @@ def is_unresolved(value: Any) -> bool:
 
 def check_job(properties: Mapping[str, Any]) -> None:
     """Check a job's properties (PascalCase, as rendered); raise ValueError naming the prop."""
-    _check(properties, _start_input_shape(), "")
+    _check(properties, "")
 
 
 def check_seed(seed: Mapping[str, Any]) -> None:
-    """Check a ``SeedAudience`` property; the message names the ``SeedAudience.from_*`` argument."""
-    _check(seed, _start_input_shape().members["seedAudience"], "SeedAudience")
+    """Check a ``SeedAudience`` property; the message names the ``SeedAudience.from_*`` argument.
+
+    Its ``RoleArn`` may be missing: a role object's ARN is known at bind.
+    """
+    _check({**_REST_OF_A_JOB, "SeedAudience": {"RoleArn": _LATER, **seed}}, "SeedAudience")
 
 
 def check_compute(compute: Mapping[str, Any]) -> None:
     """Check a ``SqlComputeConfiguration``; the message names the ``ComputeConfiguration`` field."""
-    shape = _start_input_shape().members["seedAudience"].members["sqlComputeConfiguration"]
-    _check(compute, shape, "SeedAudience.SqlComputeConfiguration")
+    seed = {
+        "RoleArn": _LATER,
+        "SqlParameters": {"QueryString": _LATER},
+        "SqlComputeConfiguration": compute,
+    }
+    _check({**_REST_OF_A_JOB, "SeedAudience": seed}, "SeedAudience.SqlComputeConfiguration")
 
 
 def check_tags(tags: Mapping[str, str]) -> None:
@@ -85,6 +95,29 @@ def merged_tag_problems(
     return problems
 
 
+_LATER = "${Token[cdk-cleanrooms-ml.given-later]}"
+"""Stands for a value given later, where a seed is checked before its job: skipped as a token is."""
+_REST_OF_A_JOB = {"ConfiguredAudienceModelArn": _LATER}
+
+
+def as_delivered(value: Any) -> Any:
+    """Properties as CloudFormation delivers them to the handler: every scalar a string.
+
+    Unresolved tokens stay as they are, for the handler's checks to skip.
+    """
+    if is_unresolved(value):
+        return value
+    if isinstance(value, Mapping):
+        return {key: as_delivered(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_delivered(item) for item in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
 _USER_NAMES = {
     "ConfiguredAudienceModelArn": "configured_audience_model_arn",
     "Name": "name",
@@ -118,34 +151,35 @@ _USER_NAMES = {
 _PATH = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*")
 
 
-def user_message(message: str, template_prefix: str = "") -> str:
-    """A handler message with the template path as the user's names, relative to where they are.
+def user_message(message: str, scope: str = "") -> str:
+    """A handler message with the template path as the user's names, relative to ``scope``.
 
     ``SeedAudience.SqlComputeConfiguration.Worker.Number: must be 2 to 1024`` reads
-    ``seed_audience.compute.number: ...`` on the job and ``compute.number: ...`` on the seed.
+    ``seed_audience.compute.number: ...`` on the job and ``compute.number: ...`` in the scope
+    ``SeedAudience`` (a ``SeedAudience.from_*`` call). A message about the whole scope keeps the
+    template's name.
     """
     match = _PATH.match(message)
     if match is None:
         return message
-    path = match.group()
-    if template_prefix:
-        path = f"{template_prefix}.{path}"
-    known = path
+    known = match.group()
     while known and known not in _USER_NAMES:
         known = known.rpartition(".")[0]
     if not known:
         return message
     name = _USER_NAMES[known]
-    if template_prefix:
-        name = name.removeprefix(_USER_NAMES[template_prefix]).removeprefix(".")
+    if scope:
+        name = name.removeprefix(_USER_NAMES[scope]).removeprefix(".") or match.group()
     return name + message[match.end() :]
 
 
-def _check(value: Mapping[str, Any], shape: Any, template_prefix: str) -> None:
+def _check(properties: Mapping[str, Any], scope: str) -> None:
     try:
-        _handler_rules().check_request(_as_request(value, shape), shape, is_unresolved)
+        _handler_rules().check_properties(
+            as_delivered(properties), _start_input_shape(), is_unresolved
+        )
     except ValueError as error:
-        raise ValueError(user_message(str(error), template_prefix)) from None
+        raise ValueError(user_message(str(error), scope)) from None
 
 
 def _tag_problems(tags: Mapping[str, str], source: Any = None) -> list[str]:
@@ -168,18 +202,6 @@ def _tag_problems(tags: Mapping[str, str], source: Any = None) -> list[str]:
             where = f"{where} (from {source(key)})"
         return [where + message[match.end() :]]
     return []
-
-
-def _as_request(value: Any, shape: Any) -> Any:
-    """PascalCase template properties as API members (map keys, which are the user's, stay)."""
-    if shape.type_name != "structure" or not isinstance(value, Mapping):
-        return value
-    request = {}
-    for member, member_shape in shape.members.items():
-        pascal = member[:1].upper() + member[1:]
-        if pascal in value:
-            request[member] = _as_request(value[pascal], member_shape)
-    return request
 
 
 @functools.cache
