@@ -7,8 +7,10 @@ itself, as CloudFormation will deliver them (every scalar a string, a token reso
 value), and asks the handler's checks, in the handler's order (``index.on_create``: unknown
 properties, parsing, then the Start request with a generated name and the ownership tag, against
 the service model the handler ships). Synth accepts the job exactly when the handler does, but for
-the removal policy (a template attribute, not a property, which the handler never sees). For every
-job synth accepts, the test's rendering must be the construct's.
+the rules about the app around a job, which the handler never sees and which are written out here:
+the model's Region against the stack's, a name pinned twice, and the removal policy (a template
+attribute, not a property). For every job synth accepts, the test's rendering must be the
+construct's.
 """
 
 from __future__ import annotations
@@ -387,10 +389,17 @@ def handler_accepts(raw: Mapping[str, Any]) -> bool:
     return True
 
 
-def app_rule_refusing(case: Mapping[str, Any]) -> str | None:
-    """The prop whose rule beyond the handler's refuses a job the handler accepts, if any."""
+def app_rule_refusing(case: Mapping[str, Any], pinned: set[str]) -> str | None:
+    """The prop whose rule about the app around a job refuses one the handler accepts, if any.
+
+    In the order the construct checks them.
+    """
     if case["removal_policy"] not in (cdk.RemovalPolicy.DESTROY, cdk.RemovalPolicy.RETAIN):
         return "removal_policy"
+    if case["model"] not in STAND_INS and case["model"].split(":")[3] != REGION:
+        return "configured_audience_model_arn"
+    if case["name"] and case["name"] in pinned:
+        return "name"
     return None
 
 
@@ -405,12 +414,13 @@ USER_NAME = re.compile(
 
 def test_synth_accepts_exactly_what_the_handler_accepts() -> None:
     jobs = Jobs()
+    pinned: set[str] = set()
     outcomes = {"accepted": 0, "refused": 0}
 
     def synth_matches_handler(case: dict[str, Any]) -> None:
         raw = delivered(rendered(case))
         handler_accepted = handler_accepts(raw)
-        app_rule = app_rule_refusing(case) if handler_accepted else None
+        app_rule = app_rule_refusing(case, pinned) if handler_accepted else None
         try:
             job = jobs.build(case)
         except ValueError as error:
@@ -419,6 +429,8 @@ def test_synth_accepts_exactly_what_the_handler_accepts() -> None:
             assert USER_NAME.match(str(error)), f"not a name the user wrote: {error}"
             outcomes["refused"] += 1
             return
+        if case["name"] and case["name"] not in STAND_INS:
+            pinned.add(case["name"])
         assert handler_accepted and app_rule is None, f"synth accepted: {raw} ({app_rule})"
         outcomes["accepted"] += 1
         resource = cast(cdk.CfnResource, job.node.default_child)

@@ -201,7 +201,7 @@ def test_the_construct_accepts_exactly_what_the_service_model_accepts(
 ) -> None:
     """Checked against the local endpoint's validator, written separately from the handler's.
 
-    No name, or "", is a generated one.
+    No name, or "", is a generated one; a name pinned by an earlier job of the stack is refused.
     """
     request: dict[str, Any] = {
         "name": name or "generated-name",
@@ -217,6 +217,7 @@ def test_the_construct_accepts_exactly_what_the_service_model_accepts(
     optional = {"description": description, "collaborationId": collaboration_id}
     request.update({key: value for key, value in optional.items() if value is not None})
     model_accepts = validate(request, START) == []
+    pinned_before = bool(name) and name in _PINNED
 
     try:
         # Seeds are checked where they are written, the rest where the job is.
@@ -240,11 +241,17 @@ def test_the_construct_accepts_exactly_what_the_service_model_accepts(
     except ValueError:
         construct_accepts = False
 
-    assert construct_accepts == model_accepts, (request, validate(request, START))
+    assert construct_accepts == (model_accepts and not pinned_before), (
+        request,
+        validate(request, START),
+    )
+    if construct_accepts and name:
+        _PINNED.add(name)
 
 
 _SHARED_STACK = cdk.Stack(cdk.App(), "Generated")
 _IDS = iter(range(1_000_000))
+_PINNED: set[str] = set()
 
 
 # ------------------------------------------------------------- the handler's parsing, at synth
@@ -323,6 +330,127 @@ def test_a_refused_job_leaves_nothing_in_the_handler_s_policy() -> None:
     job(stack)
 
     assert "model-2" not in json.dumps(cdk.assertions.Template.from_stack(stack).to_json())
+
+
+# ----------------------------------------------------------------- names pinned twice in an app
+
+US = cdk.Environment(account="111122223333", region="us-east-1")
+
+
+def test_a_name_pinned_twice_in_a_stack_fails_at_the_second_job() -> None:
+    stack = cdk.Stack(cdk.App(), "Jobs", env=US)
+    job(stack, "First", name="lookalikes")
+
+    with pytest.raises(ValueError) as raised:
+        job(stack, "Second", name="lookalikes")
+
+    assert str(raised.value) == (
+        "name: must be unique per account and Region, got 'lookalikes', which Jobs/First pins "
+        "too, in the same account and Region (account 111122223333, Region us-east-1); pin "
+        "another name, or leave name out for a generated one"
+    )
+
+
+def test_a_name_pinned_in_two_stacks_of_one_environment_fails() -> None:
+    app = cdk.App()
+    job(cdk.Stack(app, "Jobs", env=US), name="lookalikes")
+
+    with pytest.raises(ValueError, match=r"^name: .* which Jobs/Job pins too, in the same"):
+        job(cdk.Stack(cdk.Stage(app, "Again"), "Jobs", env=US), name="lookalikes")
+
+
+@pytest.mark.parametrize(
+    ("environment", "where"),
+    [
+        (None, "environment-agnostic"),
+        (
+            cdk.Environment(account="111122223333", region=cdk.Aws.REGION),
+            "account 111122223333, Region unknown until deploy",
+        ),
+    ],
+    ids=["environment-agnostic", "token-region"],
+)
+def test_a_name_pinned_twice_where_the_environment_is_unknown_fails(
+    environment: cdk.Environment | None, where: str
+) -> None:
+    """Stacks whose account or Region is a token count as one environment."""
+    app = cdk.App()
+    job(cdk.Stack(app, "First", env=environment), name="lookalikes")
+
+    with pytest.raises(ValueError) as raised:
+        job(cdk.Stack(app, "Second", env=environment), name="lookalikes")
+
+    assert f"which First/Job pins too, in the same account and Region ({where}); " in str(
+        raised.value
+    )
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        cdk.Environment(account="111122223333", region="eu-west-1"),
+        cdk.Environment(account="444455556666", region="us-east-1"),
+        None,
+        cdk.Environment(account="111122223333", region=cdk.Aws.REGION),
+    ],
+    ids=["other-region", "other-account", "environment-agnostic", "token-region"],
+)
+def test_a_name_pinned_in_other_environments_is_fine(other: cdk.Environment | None) -> None:
+    """Different concrete Regions or accounts; a concrete environment and an unknown one."""
+    app = cdk.App()
+    job(cdk.Stack(app, "Us", env=US), name="lookalikes")
+    region = other.region if other is not None and other.region != cdk.Aws.REGION else None
+    job(
+        cdk.Stack(app, "Other", env=other),
+        name="lookalikes",
+        configured_audience_model_arn=MODEL.replace("us-east-1", region or "us-east-1"),
+    )
+
+    app.synth()
+
+
+def test_a_name_in_two_apps_or_a_token_twice_is_fine() -> None:
+    job(cdk.Stack(cdk.App(), "Jobs", env=US), name="lookalikes")
+    stack = cdk.Stack(cdk.App(), "Jobs", env=US)
+    job(stack, "First", name="lookalikes")
+    name = cdk.Fn.import_value("JobName")
+
+    job(stack, "Second", name=name)
+    job(stack, "Third", name=name)
+
+
+# --------------------------------------------------------------- the model's Region, the stack's
+
+
+def test_a_model_of_another_region_than_the_stack_fails_where_it_is_written() -> None:
+    model = MODEL.replace("us-east-1", "eu-west-1")
+
+    with pytest.raises(ValueError) as raised:
+        job(cdk.Stack(cdk.App(), "Jobs", env=US), configured_audience_model_arn=model)
+
+    assert str(raised.value) == (
+        "configured_audience_model_arn: must be a model in the stack's Region, us-east-1 (a job "
+        "runs in its model's Region), got one in eu-west-1: "
+        "'arn:aws:cleanrooms-ml:eu-west-1:111122223333:configured-audience-model/model-1'"
+    )
+
+
+def test_a_model_of_another_account_or_region_unknown_at_synth_is_fine() -> None:
+    app = cdk.App()
+    other_member = MODEL.replace("111122223333", "444455556666")
+    job(cdk.Stack(app, "Us", env=US), configured_audience_model_arn=other_member)
+    # An environment-agnostic stack, a token Region in the stack or in the ARN.
+    job(cdk.Stack(app, "Agnostic"), configured_audience_model_arn=MODEL.replace("us", "eu"))
+    job(
+        cdk.Stack(app, "TokenRegion", env=cdk.Environment(region=cdk.Aws.REGION)),
+        configured_audience_model_arn=MODEL.replace("us-east-1", "eu-west-1"),
+    )
+    job(
+        cdk.Stack(app, "TokenInArn", env=US),
+        configured_audience_model_arn=MODEL.replace("us-east-1", cdk.Fn.import_value("Region")),
+    )
+
+    app.synth()
 
 
 def _job_properties(stack: cdk.Stack) -> list[dict[str, Any]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jsii
@@ -13,6 +15,7 @@ from aws_cdk import (
     ITaggableV2,
     RemovalPolicy,
     Resource,
+    Stack,
     TagManager,
     TagType,
 )
@@ -25,7 +28,13 @@ from cdk_cleanrooms_ml.provider import (
     AudienceGenerationJobProvider,
 )
 from cdk_cleanrooms_ml.seed_audience import SeedAudience
-from cdk_cleanrooms_ml.validation import check_job, check_tags, is_unresolved
+from cdk_cleanrooms_ml.validation import (
+    PinnedNames,
+    check_job,
+    check_model_region,
+    check_tags,
+    is_unresolved,
+)
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
 READ_ACTIONS = ("cleanrooms-ml:GetAudienceGenerationJob", "cleanrooms-ml:ListTagsForResource")
@@ -135,11 +144,12 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
     ) -> None:
         """
         :param configured_audience_model_arn: ARN of the configured audience model that generates
-            the audience.
+            the audience; in the stack's Region (the job runs there), of any account.
         :param seed_audience: where the seed audience comes from (``SeedAudience.from_*``).
-        :param name: the job's name, unique per account and Region. Default (or ``""``): a
-            unique name generated from the stack and the construct (a new one on each
-            replacement).
+        :param name: the job's name, unique per account and Region: two jobs of the app in one
+            account and Region cannot pin the same name (environment-agnostic stacks count as
+            one environment). Default (or ``""``): a unique name generated from the stack and the
+            construct (a new one on each replacement).
         :param collaboration_id: the collaboration that contains the job. Default: none.
         :param description: a description of the job. Default: none.
         :param include_seed_in_output: whether the seed audience is included in the output.
@@ -183,6 +193,12 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
             "Tags": self._tag_manager.rendered_tags,
         }
         check_job(properties)
+        stack = _stack_facts(self, provider)
+        check_model_region(configured_audience_model_arn, stack.region)
+        if name and not is_unresolved(name):
+            stack.pinned_names.claim(
+                RESOURCE_TYPE, name, stack.account, stack.region, lambda: self.node.path
+            )
         # Only a job that passed its checks reaches the handler's policy.
         provider.allow(configured_audience_model_arn, seed.role_arn)
         provider.check_tags_at_synth(self, self._tag_manager, tags or {})
@@ -283,3 +299,37 @@ def _wait_timeout_seconds(wait_timeout: Duration | None) -> float | None:
             f"seconds (the provider framework gives up after 55), got {seconds:g} seconds"
         )
     return int(seconds)
+
+
+@dataclass(frozen=True)
+class _StackFacts:
+    """What jobs need to know of their stack, read once per stack: each read is a jsii call."""
+
+    account: str | None
+    """None when it is a token (an environment-agnostic stack)."""
+    region: str | None
+    """None when it is a token."""
+    pinned_names: PinnedNames
+    """The names pinned by the jobs of the whole app."""
+
+
+_STACK_FACTS: weakref.WeakKeyDictionary[AudienceGenerationJobProvider, _StackFacts] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per stack, keyed by its provider: every job has that already, at no jsii call."""
+_PINNED_NAMES: weakref.WeakKeyDictionary[Any, PinnedNames] = weakref.WeakKeyDictionary()
+"""Per app, keyed by the root of its construct tree."""
+
+
+def _stack_facts(job: Construct, provider: AudienceGenerationJobProvider) -> _StackFacts:
+    facts = _STACK_FACTS.get(provider)
+    if facts is None:
+        stack = Stack.of(job)
+        account, region = stack.account, stack.region
+        facts = _StackFacts(
+            account=None if is_unresolved(account) else account,
+            region=None if is_unresolved(region) else region,
+            pinned_names=_PINNED_NAMES.setdefault(stack.node.root, PinnedNames()),
+        )
+        _STACK_FACTS[provider] = facts
+    return facts

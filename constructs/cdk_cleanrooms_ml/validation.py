@@ -4,7 +4,9 @@ A job's properties are turned into what CloudFormation will deliver to the handl
 string) and go through the handler's own parsing and checks (``check_properties`` in
 ``job_properties``, in the handler folder) against the service model the handler ships
 (``models/``): synth refuses exactly what the handler would. Values that are unresolved tokens are
-skipped; the handler checks them once CloudFormation has resolved them.
+skipped; the handler checks them once CloudFormation has resolved them. The few rules here beyond
+the handler's are about the app around a job, which the handler never sees: the stack's Region
+and other jobs' names.
 
 botocore is imported on the first check only, and the model is read once per process.
 """
@@ -18,7 +20,7 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -60,6 +62,62 @@ def check_compute(compute: Mapping[str, Any]) -> None:
         "SqlComputeConfiguration": compute,
     }
     _check({**_REST_OF_A_JOB, "SeedAudience": seed}, "SeedAudience.SqlComputeConfiguration")
+
+
+def check_model_region(model_arn: str, stack_region: str | None) -> None:
+    """Refuse a configured audience model of another Region than the job's stack.
+
+    Clean Rooms ML starts a job in the Region of its model. The account may differ: in a
+    collaboration the model is often another member's. Skipped when the stack's Region
+    (``None``) or the ARN's is a token.
+    """
+    parts = model_arn.split(":", 5)
+    if stack_region is None or len(parts) < 6 or is_unresolved(parts[3]):
+        return
+    if parts[3] != stack_region:
+        raise ValueError(
+            f"configured_audience_model_arn: must be a model in the stack's Region, "
+            f"{stack_region} (a job runs in its model's Region), got one in {parts[3]}: "
+            f"{model_arn!r}"
+        )
+
+
+class PinnedNames:
+    """The names that the resources of one app pin: unique per kind, account and Region.
+
+    An account or Region that is a token (an environment-agnostic stack) counts as one more
+    environment, the same for every such stack: concrete ones may differ from it.
+    """
+
+    def __init__(self) -> None:
+        self._claims: dict[tuple[str, str, str | None, str | None], Callable[[], str]] = {}
+
+    def claim(
+        self,
+        kind: str,
+        name: str,
+        account: str | None,
+        region: str | None,
+        path: Callable[[], str],
+    ) -> None:
+        """Record ``name``; raise ValueError if a resource of the same environment has it.
+
+        ``account`` and ``region`` are None when they are tokens. ``path()`` gives the
+        construct's path; it is read for a message only (a jsii call).
+        """
+        other = self._claims.setdefault((kind, name, account, region), path)
+        if other is not path:
+            unknown = "unknown until deploy"
+            where = (
+                "environment-agnostic"
+                if account is None and region is None
+                else f"account {account or unknown}, Region {region or unknown}"
+            )
+            raise ValueError(
+                f"name: must be unique per account and Region, got {name!r}, which {other()} "
+                f"pins too, in the same account and Region ({where}); pin another name, or "
+                "leave name out for a generated one"
+            )
 
 
 def check_tags(tags: Mapping[str, str]) -> None:
