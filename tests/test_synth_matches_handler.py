@@ -8,9 +8,9 @@ value), and asks the handler's checks, in the handler's order (``index.on_create
 properties, parsing, then the Start request with a generated name and the ownership tag, against
 the service model the handler ships). Synth accepts the job exactly when the handler does, but for
 the rules about the app around a job, which the handler never sees and which are written out here:
-the model's Region against the stack's, a name pinned twice, and the removal policy (a template
-attribute, not a property). For every job synth accepts, the test's rendering must be the
-construct's.
+the model's Region against the stack's, a name pinned twice, ``from_bucket``'s prefix, and the
+removal policy (a template attribute, not a property). For every job synth accepts, the test's
+rendering must be the construct's.
 """
 
 from __future__ import annotations
@@ -392,8 +392,12 @@ def handler_accepts(raw: Mapping[str, Any]) -> bool:
 def app_rule_refusing(case: Mapping[str, Any], pinned: set[str]) -> str | None:
     """The prop whose rule about the app around a job refuses one the handler accepts, if any.
 
-    In the order the construct checks them.
+    In the order the construct checks them: the seed's at its factory, then the job's.
     """
+    prefix = case["prefix"]
+    bucket_prefix = case["seed"] == "bucket" and prefix and prefix not in STAND_INS
+    if bucket_prefix and (prefix.startswith("/") or not prefix.endswith("/")):
+        return "prefix"
     if case["removal_policy"] not in (cdk.RemovalPolicy.DESTROY, cdk.RemovalPolicy.RETAIN):
         return "removal_policy"
     if case["model"] not in STAND_INS and case["model"].split(":")[3] != REGION:

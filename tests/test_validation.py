@@ -11,6 +11,7 @@ import aws_cdk as cdk
 import botocore.session
 import pytest
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from cleanrooms_ml_endpoint import validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -451,6 +452,48 @@ def test_a_model_of_another_account_or_region_unknown_at_synth_is_fine() -> None
     )
 
     app.synth()
+
+
+# ----------------------------------------------------------------------- from_bucket's prefix
+
+
+def test_a_prefix_with_a_leading_slash_fails_where_it_is_written() -> None:
+    bucket = s3.Bucket.from_bucket_name(cdk.Stack(cdk.App(), "Jobs"), "Seeds", "seed-bucket")
+
+    with pytest.raises(ValueError) as raised:
+        SeedAudience.from_bucket(bucket, "/seed/", ROLE_ARN)
+
+    assert str(raised.value) == (
+        "prefix: must not start with '/' (the seed's URI would be s3://<bucket>//seed/), got "
+        "'/seed/'; write 'seed/'"
+    )
+
+
+def test_a_prefix_without_a_trailing_slash_fails_where_it_is_written() -> None:
+    """``seed`` would grant ``seed*``: ``seed-archive/`` too."""
+    bucket = s3.Bucket.from_bucket_name(cdk.Stack(cdk.App(), "Jobs"), "Seeds", "seed-bucket")
+
+    with pytest.raises(ValueError) as raised:
+        SeedAudience.from_bucket(bucket, "seed", ROLE_ARN)
+
+    assert str(raised.value) == (
+        "prefix: must end with '/' (the role is granted read on 'seed*', which also covers keys "
+        "such as 'seed-archive/...'), got 'seed'; write 'seed/'"
+    )
+
+
+def test_an_empty_prefix_is_the_whole_bucket_and_a_token_prefix_is_taken() -> None:
+    stack = cdk.Stack(cdk.App(), "Jobs")
+    bucket = s3.Bucket.from_bucket_name(stack, "Seeds", "seed-bucket")
+    role = iam.Role(stack, "Seed", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com"))
+    job(stack, "Whole", seed_audience=SeedAudience.from_bucket(bucket, "", role))
+    prefix = cdk.Fn.import_value("SeedPrefix")
+    job(stack, "Token", seed_audience=SeedAudience.from_bucket(bucket, prefix, role))
+
+    whole, _ = _job_properties(stack)
+    assert whole["SeedAudience"]["DataSource"] == {"S3Uri": "s3://seed-bucket/"}
+    reads = json.dumps(cdk.assertions.Template.from_stack(stack).to_json())
+    assert '"arn:", {"Ref": "AWS::Partition"}, ":s3:::seed-bucket/*"' in reads
 
 
 def _job_properties(stack: cdk.Stack) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_cleanrooms_ml.argument_types import check_argument_types, check_field_types
-from cdk_cleanrooms_ml.validation import check_compute, check_seed
+from cdk_cleanrooms_ml.validation import check_compute, check_seed, check_seed_prefix
 
 RoleLike = iam.IRole | str
 """A role as an ``iam.IRole`` or as a role ARN."""
@@ -106,9 +106,13 @@ class SeedAudience:
         """A seed audience under ``prefix`` in ``bucket``; also grants ``role`` read access to it.
 
         :param bucket: the bucket that holds the seed data.
-        :param prefix: the key prefix of the seed data, e.g. ``"seed/"``.
+        :param prefix: the key prefix of the seed data: a folder, ending in ``/`` (``"seed/"``),
+            not starting with one; ``""`` for the whole bucket. The grant covers ``prefix*``, so
+            ``"seed"`` would also cover ``seed-archive/``: it is refused. For one object, use
+            ``from_s3`` and grant the role read access yourself.
         :param role: the role Clean Rooms ML assumes to read it (an ``iam.IRole`` or a role ARN).
         """
+        check_seed_prefix(prefix)
         return SeedAudience(
             {"DataSource": {"S3Uri": f"s3://{bucket.bucket_name}/{prefix}"}},
             role,

@@ -5,8 +5,8 @@ string) and go through the handler's own parsing and checks (``check_properties`
 ``job_properties``, in the handler folder) against the service model the handler ships
 (``models/``): synth refuses exactly what the handler would. Values that are unresolved tokens are
 skipped; the handler checks them once CloudFormation has resolved them. The few rules here beyond
-the handler's are about the app around a job, which the handler never sees: the stack's Region
-and other jobs' names.
+the handler's are about the app around a job, which the handler never sees: the stack's Region,
+other jobs' names, ``from_bucket``'s prefix.
 
 botocore is imported on the first check only, and the model is read once per process.
 """
@@ -79,6 +79,26 @@ def check_model_region(model_arn: str, stack_region: str | None) -> None:
             f"configured_audience_model_arn: must be a model in the stack's Region, "
             f"{stack_region} (a job runs in its model's Region), got one in {parts[3]}: "
             f"{model_arn!r}"
+        )
+
+
+def check_seed_prefix(prefix: str) -> None:
+    """Refuse a ``from_bucket`` prefix that would name other keys than the user meant.
+
+    ``"/seed"`` makes ``s3://bucket//seed``; ``"seed"`` grants ``seed*``, which also reads
+    ``seed-archive/``. ``""`` stands for the whole bucket.
+    """
+    if is_unresolved(prefix) or not prefix:
+        return
+    if prefix.startswith("/"):
+        raise ValueError(
+            f"prefix: must not start with '/' (the seed's URI would be s3://<bucket>/{prefix}), "
+            f"got {prefix!r}; write {prefix.lstrip('/')!r}"
+        )
+    if not prefix.endswith("/"):
+        raise ValueError(
+            f"prefix: must end with '/' (the role is granted read on '{prefix}*', which also "
+            f"covers keys such as '{prefix}-archive/...'), got {prefix!r}; write {prefix + '/'!r}"
         )
 
 
