@@ -290,7 +290,13 @@ NAG2_SCRIPT = textwrap.dedent(
         stack, granted_on, seed_read = from_bucket_stack(app, seed_role)
         cdk_nag.NagSuppressions.add_resource_suppressions(
             granted_on,
-            [{"id": "AwsSolutions-IAM5", "reason": SEED_READ_REASON, "applies_to": seed_read}],
+            # A struct, not a dict: jsii drops a dict's applies_to, which would acknowledge every
+            # IAM5 finding of the role instead of the listed ones.
+            [
+                cdk_nag.NagPackSuppression(
+                    id="AwsSolutions-IAM5", reason=SEED_READ_REASON, applies_to=seed_read
+                )
+            ],
             apply_to_children=True,
         )
         stacks[seed_role] = stack
