@@ -403,6 +403,19 @@ class Stack:
             request = self._open(event, "delete" if last else "cleanup", begins=True)
         return self._deliver(request)
 
+    def remove_retained(self, logical_id: str) -> None:
+        """A stack update drops the resource from the template under DeletionPolicy Retain.
+
+        CloudFormation sends no Delete (the resource is DELETE_SKIPPED) and forgets its physical
+        id: the job lives on, kept on purpose.
+        """
+        with self._lock:
+            for records in (self.physical_ids, self.properties, self.data):
+                records.pop(logical_id, None)
+            if self._record is not None:
+                self._record.resources.pop(logical_id, None)
+            self._publish()
+
     # ------------------------------------------------------- requests left open, step by step
 
     def begin_create(self, logical_id: str, properties: Mapping[str, Any]) -> Waiter:

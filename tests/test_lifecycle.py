@@ -108,7 +108,7 @@ def unaccounted(endpoint: CleanRoomsMLEndpoint, held: set[str]) -> list[str]:
         for job in endpoint.live_jobs().values()
         if not job.status.startswith("DELETE_")
         and job.arn not in held
-        and pending_id(job.name) not in held
+        and job.name not in {pending_name(physical_id) for physical_id in held}
     ]
 
 

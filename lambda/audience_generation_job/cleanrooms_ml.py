@@ -187,12 +187,18 @@ def stack_resource(stack_id: str, logical_id: str) -> dict[str, Any] | None:
     return detail
 
 
-def stack_status(stack_id: str) -> str | None:
-    """The stack's status, or None once it is gone."""
+def stack_status(stack_id: str) -> tuple[str, str] | None:
+    """The stack's status and which operation it is in (its last update or creation time), or
+    None once the stack is gone. A new operation, even one in the same status, has another time.
+    """
     try:
         stacks = cloudformation().describe_stacks(StackName=stack_id)["Stacks"]
     except ClientError as error:
         if error_code(error) == _STACK_GONE and "does not exist" in error_message(error):
             return None
         raise
-    return str(stacks[0]["StackStatus"]) if stacks else None
+    if not stacks:
+        return None
+    stack = stacks[0]
+    operation = stack.get("LastUpdatedTime") or stack.get("CreationTime")
+    return str(stack["StackStatus"]), operation.isoformat() if operation else ""

@@ -30,6 +30,7 @@ import cleanrooms_ml
 import job_identity
 from botocore.exceptions import BotoCoreError, ClientError
 from job_properties import (
+    DEFAULT_WAIT_TIMEOUT_SECONDS,
     DELETE_TIMEOUT_SECONDS,
     OWNER_TAG_KEY,
     InvalidPropertyError,
@@ -58,7 +59,8 @@ SETTLE_GRACE_SECONDS = 30.0
 PATIENCE_SECONDS = (1.0, 2.0, 4.0)
 """Waits between retries of a read ``on_event`` cannot decide without (botocore retries first)."""
 MIN_SCRUBBED_LENGTH = 4
-"""Sensitive values at least this long are masked in reasons; shorter ones would mask ARNs."""
+"""Sensitive values at least this long are masked wherever they stand in a reason; shorter ones
+only as whole words (masking every "7" would mangle the ARNs a reason must name)."""
 
 _CREATING = frozenset({"CREATE_PENDING", "CREATE_IN_PROGRESS"})
 _DELETING = frozenset({"DELETE_PENDING", "DELETE_IN_PROGRESS"})
@@ -98,26 +100,36 @@ def on_create(event: Mapping[str, Any]) -> dict[str, Any]:
 
 def on_update(event: Mapping[str, Any]) -> dict[str, Any]:
     old, new = event.get("OldResourceProperties") or {}, event["ResourceProperties"]
-    props = _parse(new)
     physical_id = event["PhysicalResourceId"]
     replacing = replaces_job(old, new)
+    if job_identity.is_job_arn(physical_id) and _rolling_back(event):
+        # A rollback returns to the job CloudFormation holds: in place whatever its tag says, and
+        # with properties an earlier release may have accepted, of which only the tags are read.
+        # A job the failed replacement itself started is swept up.
+        return _update_in_place(
+            event,
+            _declared_tags(new),
+            deadline=DEFAULT_WAIT_TIMEOUT_SECONDS,
+            wait=0,
+            sweep=replacing,
+        )
+    props = _parse(new)
     pending = job_identity.pending_name(physical_id)
     if pending is not None:
         # A Start still owed (a failed replacement left its pending id, e.g. under --no-rollback):
         # the same job if its name still applies, else a new one (the pending id is cleaned up).
         name = props.name or (pending if not replacing else _generated_name(event))
-        return _start(event, props, name, replaces=physical_id, held_name=pending)
+        held = {"held_name": pending, "held_request": job_identity.pending_request(physical_id)}
+        return _start(event, props, name, replaces=physical_id, **held)
     if job_identity.is_job_arn(physical_id) and (
         not replacing or _started_from(event, physical_id, new)
     ):
-        # Tags and handler settings change in place. So does a rollback to the properties the
-        # job was started from (after a failed replacement): the job is already what is wanted,
-        # and a job the failed replacement itself started is swept up.
-        applied = _apply_tags(physical_id, _declared_tags(old), props.tags)
-        state = _state("tags", props.wait_timeout_seconds, tags_applied=applied)
-        if replacing:
-            state["sweep"] = _leftover_of(event, old)
-        return {"PhysicalResourceId": physical_id, "HandlerState": state}
+        # Tags and handler settings change in place. So does a return to the properties the job
+        # was started from, whose job is already what is wanted.
+        wait = props.wait_timeout_seconds if props.wait_for_completion else 0
+        return _update_in_place(
+            event, props.tags, deadline=props.wait_timeout_seconds, wait=wait, sweep=replacing
+        )
     if props.name is not None and props.name == old.get("Name"):
         changed = ", ".join(job_defining_changes(old, new))
         raise HandlerError(
@@ -126,6 +138,35 @@ def on_update(event: Mapping[str, Any]) -> dict[str, Any]:
             "remove it to let the handler generate a unique name."
         )
     return _start(event, props, props.name or _generated_name(event), replaces=physical_id)
+
+
+def _update_in_place(
+    event: Mapping[str, Any], tags: Mapping[str, str], *, deadline: int, wait: int, sweep: bool
+) -> dict[str, Any]:
+    """Keep the job and move its tags within ``deadline`` seconds; if ``wait``, wait for ACTIVE.
+
+    ``sweep``: also delete the job a failed replacement of this physical id started.
+    """
+    physical_id = event["PhysicalResourceId"]
+    old = event.get("OldResourceProperties") or {}
+    applied = _apply_tags(physical_id, _declared_tags(old), tags)
+    state = _state("tags", deadline, tags=dict(tags), tags_applied=applied, wait=wait)
+    if not applied:
+        # The waiter tags later, unless CloudFormation has moved on by then (the rollback of a
+        # cancelled update restores the tags itself): this is the baseline it compares with.
+        _, state["stack_status"] = _awaited(event, state)
+    if sweep:
+        state["sweep"] = _leftover_of(event, old)
+    return {"PhysicalResourceId": physical_id, "HandlerState": state}
+
+
+def _rolling_back(event: Mapping[str, Any]) -> bool:
+    """Whether the stack is rolling an update back (so this Update returns to a held job)."""
+    try:
+        stack = _patiently(cleanrooms_ml.stack_status, event["StackId"], what="DescribeStacks")
+    except _Transient:
+        return False
+    return stack is not None and stack[0].startswith("UPDATE_ROLLBACK")
 
 
 def on_delete(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,6 +197,7 @@ def _start(
     *,
     replaces: str | None = None,
     held_name: str | None = None,
+    held_request: str = "",
 ) -> dict[str, Any]:
     """Start the job (or adopt the one this request started); a pending id when that must wait.
 
@@ -165,10 +207,12 @@ def _start(
     state = _state(
         "start",
         props.wait_timeout_seconds,
+        wait=props.wait_timeout_seconds if props.wait_for_completion else 0,
         name=name,
         replacing=replaces is not None,
         replaces=replaces,
         held_name=held_name,
+        held_request=held_request,
     )
     request = _start_request(event, state, props)
     awaited, state["stack_status"] = _awaited(event, state)
@@ -179,7 +223,7 @@ def _start(
         )
     arn = _start_or_adopt(event, state, request, final=False) if awaited else None
     result: dict[str, Any] = {
-        "PhysicalResourceId": arn or job_identity.pending_id(name),
+        "PhysicalResourceId": arn or job_identity.pending_id(name, event["RequestId"]),
         "HandlerState": state,
     }
     if arn:
@@ -298,7 +342,10 @@ def _find_own_job(
         and owner.configuration == configuration
         and (
             owner.request == job_identity.request_digest(event["RequestId"])
-            or name == state.get("held_name")
+            or (
+                name == state.get("held_name")
+                and owner.request == (state.get("held_request") or owner.request)
+            )
         )
     ):
         logger.info("Job %r exists (an earlier attempt started it): %s", name, arn)
@@ -337,19 +384,20 @@ def _await_start(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str
             return _not_yet(event, state, _quota_message(name, props))
         if _awaited(event, state)[0] is False:  # cancelled while it was starting
             return _abandon(event, state, arn)
-    return _await_active(event, state, props, arn, name, job)
+    return _await_active(event, state, arn, name, job)
 
 
 def _await_active(
     event: Mapping[str, Any],
     state: Mapping[str, Any],
-    props: JobProperties,
     arn: str,
     name: str,
     job: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Complete once the job is ACTIVE (at once without WaitForCompletion); fail if it failed."""
-    if not props.wait_for_completion:
+    """Complete once the job is ACTIVE; fail if it failed. The state's ``wait`` is the
+    WaitTimeoutSeconds to wait for it, 0 without WaitForCompletion (then complete at once)."""
+    wait = int(state.get("wait", 0))
+    if not wait:
         return _completed(arn, name)
     job = job or _poll_job(event, state, arn)
     if job is None:
@@ -362,7 +410,7 @@ def _await_active(
         return _not_yet(
             event,
             state,
-            f"Job {arn} is still {status} after WaitTimeoutSeconds={props.wait_timeout_seconds}. "
+            f"Job {arn} is still {status} after WaitTimeoutSeconds={wait}. "
             "Raise wait_timeout, or set wait_for_completion=False to not wait for ACTIVE.",
             arn=arn,
         )
@@ -381,19 +429,21 @@ def _quota_message(name: str, props: JobProperties) -> str:
 # ------------------------------------------------------- whether CloudFormation still waits
 
 
-def _awaited(event: Mapping[str, Any], state: Mapping[str, Any]) -> tuple[bool | None, str | None]:
+def _awaited(
+    event: Mapping[str, Any], state: Mapping[str, Any]
+) -> tuple[bool | None, list[str] | None]:
     """Whether CloudFormation still awaits this request (None: cannot tell now), and the stack's
-    status.
+    status and operation (as ``cleanrooms_ml.stack_status`` gives them).
 
     It does while this stack resource is CREATE_ or UPDATE_IN_PROGRESS (as the request's type)
-    and the stack's status is still the in-progress status it had when the request arrived
-    (``on_event`` records it in the state): a cancelled create, a rollback or a later deployment
-    change one of the two.
+    and the stack is still in the in-progress status and the operation it was in when the request
+    arrived (``on_event`` records them in the state): a cancelled create, a rollback or a later
+    deployment changes one of them.
     """
     stack_id, logical_id = event["StackId"], event["LogicalResourceId"]
     try:
         resource = cleanrooms_ml.stack_resource(stack_id, logical_id)
-        stack_status = cleanrooms_ml.stack_status(stack_id) if resource else None
+        stack = cleanrooms_ml.stack_status(stack_id) if resource else None
     except (ClientError, BotoCoreError) as error:
         if cleanrooms_ml.is_transient(error):
             logger.info("CloudFormation cannot tell now: %s", cleanrooms_ml.error_code(error))
@@ -401,16 +451,17 @@ def _awaited(event: Mapping[str, Any], state: Mapping[str, Any]) -> tuple[bool |
         raise HandlerError(
             _failed("DescribeStackResource", error, "asking CloudFormation about this request")
         ) from error
-    if resource is None or stack_status is None:
-        return False, stack_status
-    baseline = state.get("stack_status") or stack_status
+    if resource is None or stack is None:
+        return False, None
+    now = list(stack)
+    baseline = state.get("stack_status") or now
     in_progress = f"{str(event['RequestType']).upper()}_IN_PROGRESS"
     awaited = (
         resource.get("ResourceStatus") == in_progress
-        and stack_status == baseline
-        and stack_status.endswith("_IN_PROGRESS")
+        and now == list(baseline)
+        and now[0].endswith("_IN_PROGRESS")
     )
-    return awaited, stack_status
+    return awaited, now
 
 
 def _abandon(event: Mapping[str, Any], state: Mapping[str, Any], arn: str | None) -> dict[str, Any]:
@@ -465,19 +516,25 @@ def _keep_removing(
 
 def _await_tags(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str, Any]:
     arn = str(event["PhysicalResourceId"])
-    props = parse_properties(event["ResourceProperties"])
     if not state.get("tags_applied"):
+        awaited, _ = _awaited(event, state)
+        if awaited is False:
+            raise HandlerError(
+                f"CloudFormation no longer awaits this update of job {arn} (it was cancelled): "
+                "its tags are left as the rollback sets them."
+            )
         old = event.get("OldResourceProperties") or {}
-        if not _apply_tags(arn, _declared_tags(old), props.tags):
+        if not awaited or not _apply_tags(arn, _declared_tags(old), state.get("tags") or {}):
             return _not_yet(event, state, f"Tags of job {arn} could not be updated: throttled.")
     job = _poll_job(event, state, arn)
     if job is None:
         return {"IsComplete": False}
     sweep = state.get("sweep")
-    if sweep and not _sweep_step(event, sweep) and time.time() < float(state["deadline"]):
+    sweep_ends = float(state.get("began", 0)) + DELETE_TIMEOUT_SECONDS
+    if sweep and not _sweep_step(event, sweep) and time.time() < sweep_ends:
         return {"IsComplete": False}
     # WaitForCompletion may have been turned on by this update: the job must be ACTIVE then too.
-    return _await_active(event, state, props, arn, str(job["name"]), job)
+    return _await_active(event, state, arn, str(job["name"]), job)
 
 
 # ------------------------------------------------------------------------------------ delete
@@ -505,9 +562,25 @@ def _await_delete(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[st
     if past_deadline and not (settling and time.time() < deadline + SETTLE_GRACE_SECONDS):
         raise HandlerError(
             f"Job {event['PhysicalResourceId']} was not deleted before the wait timed out; "
-            f"its last state: {_describe(job)}. Delete it by hand, then retry."
+            f"its last state: {_describe(job)}{_refusal(job)}. Delete it by hand, then retry."
         )
     return {"IsComplete": False}
+
+
+def _refusal(job: Mapping[str, Any] | None) -> str:
+    """Why the service refuses to delete ``job`` now, from one last Delete (as the reason's end).
+
+    Refusals are retried until the deadline without their message; the failure must show it.
+    """
+    if job is None or job["status"] in _DELETING:
+        return ""
+    try:
+        cleanrooms_ml.client().delete_audience_generation_job(
+            audienceGenerationJobArn=job["audienceGenerationJobArn"]
+        )
+    except (ClientError, BotoCoreError) as error:
+        return f"; {_failed('DeleteAudienceGenerationJob', error)}"
+    return "; a last DeleteAudienceGenerationJob was accepted: it may yet go"
 
 
 def _delete_step(
@@ -523,6 +596,7 @@ def _delete_step(
     if job_identity.is_job_arn(physical_id):
         return _delete_job_step(event, physical_id, owned=False, send_delete=send_delete)
     name = job_identity.pending_name(physical_id) or ""
+    request = job_identity.pending_request(physical_id)
     try:
         arn = cleanrooms_ml.find_job_arn(name)
         if arn is None:
@@ -533,15 +607,21 @@ def _delete_step(
     if resource is not None and resource.get("PhysicalResourceId") == arn:
         logger.info("Not deleting %s: the stack holds it by its ARN now", arn)
         return True, None
-    return _delete_job_step(event, arn, owned=True, send_delete=send_delete)
+    return _delete_job_step(event, arn, owned=True, request=request, send_delete=send_delete)
 
 
 def _delete_job_step(
-    event: Mapping[str, Any], arn: str, *, owned: bool, send_delete: bool = True
+    event: Mapping[str, Any],
+    arn: str,
+    *,
+    owned: bool,
+    request: str = "",
+    send_delete: bool = True,
 ) -> tuple[bool, dict[str, Any] | None]:
     """Send DeleteAudienceGenerationJob for ``arn`` unless it is going or gone.
 
-    ``owned``: only if its ownership tag names this resource; else unless it names another one.
+    ``owned``: only if its ownership tag names this resource (and ``request``, if given, started
+    it); else unless the tag names another resource.
     """
     job: dict[str, Any] | None = None
     try:
@@ -549,9 +629,12 @@ def _delete_job_step(
         if job is None:
             return True, None
         owner = job_identity.ownership(job.get("tags") or {})
-        if not owner.names(event["StackId"], event["LogicalResourceId"]):
+        started_by = owner.names(event["StackId"], event["LogicalResourceId"]) and (
+            owner.request == (request or owner.request)
+        )
+        if not started_by:
             if owned:
-                logger.warning("Not deleting %s: its ownership tag names another resource", arn)
+                logger.warning("Not deleting %s: another resource or request started it", arn)
                 return True, job
             if owner.owner:
                 raise HandlerError(
@@ -836,9 +919,11 @@ def _reason(error: Exception, event: Mapping[str, Any]) -> str:
     The framework adds its own lines, the ids and Data; CloudFormation refuses a response body
     over 4096 bytes, and control characters grow sixfold when JSON-escaped.
     """
-    text = _CONTROL_CHARACTERS.sub(" ", str(error)).strip()
+    text = str(error)
     for secret in _sensitive_values(event):
-        text = text.replace(secret, "***")
+        text = text.replace(secret, "***") if len(secret) >= MIN_SCRUBBED_LENGTH else text
+        text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", text)
+    text = _CONTROL_CHARACTERS.sub(" ", text).strip()
     if _escaped_size(text) <= MAX_REASON_LENGTH:
         return text
     low, high = 0, len(text)
@@ -856,7 +941,10 @@ def _escaped_size(text: str) -> int:
 
 
 def _sensitive_values(event: Mapping[str, Any]) -> list[str]:
-    """The SQL seed's query, parameter names and values (the service model marks them sensitive)."""
+    """The SQL seed's query, parameter names and values (the service model marks them sensitive).
+
+    A multi-line query is also listed line by line: a service may quote one line of it.
+    """
     found: list[str] = []
     for key in ("ResourceProperties", "OldResourceProperties"):
         seed = (event.get(key) or {}).get("SeedAudience")
@@ -866,10 +954,9 @@ def _sensitive_values(event: Mapping[str, Any]) -> list[str]:
         parameters = sql.get("Parameters")
         pairs: Iterable[Any] = parameters.items() if isinstance(parameters, Mapping) else ()
         found.extend(str(part) for pair in pairs for part in pair)
-        found.append(str(sql.get("QueryString") or ""))
-    return sorted(
-        (value for value in set(found) if len(value) >= MIN_SCRUBBED_LENGTH), key=len, reverse=True
-    )
+        query = str(sql.get("QueryString") or "")
+        found += [query, *query.splitlines()]
+    return sorted((value for value in set(found) if value.strip()), key=len, reverse=True)
 
 
 def _log_event(entry: str, event: Mapping[str, Any]) -> None:

@@ -19,6 +19,7 @@ MAX_NAME_LENGTH = 63
 _DIGEST_LENGTH = 12
 PENDING_PREFIX = "cdk-cleanrooms-ml:pending-start:"
 """Physical id of a job whose Start is still owed (quota full, throttled): it carries the name."""
+_PENDING_REQUEST = re.compile(rf"([0-9a-f]{{{_DIGEST_LENGTH}}}):")
 CREATE_FAILED_MARKER = "AWSCDK::CustomResourceProviderFramework::CREATE_FAILED"
 """The Provider framework's physical id for a Create whose ``on_event`` failed."""
 
@@ -112,20 +113,33 @@ def is_job_arn(physical_id: str | None) -> bool:
     return bool(physical_id) and JOB_ARN_PATTERN.fullmatch(physical_id or "") is not None
 
 
-def pending_id(name: str) -> str:
-    return PENDING_PREFIX + name
+def pending_id(name: str, request_id: str = "") -> str:
+    """The physical id of a Start still owed: the job's name, after the request's digest.
+
+    The digest tells the job this request would start from another job of the same name (one kept
+    by RemovalPolicy.RETAIN, say), which a Delete of this id must leave alone. Ids written by 0.1.0
+    carry only the name.
+    """
+    return PENDING_PREFIX + (f"{request_digest(request_id)}:" if request_id else "") + name
 
 
 def pending_name(physical_id: str | None) -> str | None:
     """The job name in a pending physical id, or None for any other id."""
     if physical_id and physical_id.startswith(PENDING_PREFIX):
-        return physical_id[len(PENDING_PREFIX) :] or None
+        rest = physical_id[len(PENDING_PREFIX) :]
+        return _PENDING_REQUEST.sub("", rest, count=1) or None
     return None
 
 
+def pending_request(physical_id: str) -> str:
+    """The request digest in a pending physical id ("" in one written by 0.1.0)."""
+    match = _PENDING_REQUEST.match(physical_id[len(PENDING_PREFIX) :])
+    return match.group(1) if physical_id.startswith(PENDING_PREFIX) and match else ""
+
+
 def names_job(physical_id: str | None, arn: str, name: str) -> bool:
-    """Whether ``physical_id`` is the job's ARN or the pending id that carries its name."""
-    return physical_id in (arn, pending_id(name))
+    """Whether ``physical_id`` is the job's ARN or a pending id that carries its name."""
+    return physical_id == arn or pending_name(physical_id) == name
 
 
 def _owner(stack_id: str, logical_id: str) -> str:
