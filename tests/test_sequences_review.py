@@ -213,6 +213,32 @@ def test_a_short_sql_parameter_value_is_masked_in_the_reason(
     assert re.search(r"\bVIP\b", response.raw_reason) is None, response.reason
 
 
+# ------------------------------------------- a cancelled create's Delete, retried an hour later
+
+
+def test_a_cancelled_create_s_delete_retried_after_the_hour_still_deletes_its_job(
+    stack: Stack, endpoint: CleanRoomsMLEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scaled down: a 1 s delete deadline and no grace stand for 54 minutes and 30 s."""
+    monkeypatch.setattr(index, "DELETE_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(index, "SETTLE_GRACE_SECONDS", 0.0)
+    endpoint.stick_next_create()  # its Delete is refused while it is being created
+    props = properties(endpoint)
+    waiter = stack.begin_create("Lookalikes", props)
+    (job,) = endpoint.jobs.values()
+
+    failed = stack.cancel_create("Lookalikes", props, waiter)  # ROLLBACK_FAILED
+    time.sleep(1.5)  # the job is now older than any cancelled create the Delete would look for
+    endpoint.set_job_status(job.arn, "ACTIVE")
+    retried = stack.framework.deliver(
+        stack.event("Delete", "Lookalikes", props, PhysicalResourceId=failed.physical_id)
+    )
+
+    assert failed.status == "FAILED", "the job could not be deleted while it was being created"
+    assert retried.ok, retried.reason
+    assert endpoint.jobs[job.arn].status.startswith("DELETE_") or endpoint.jobs[job.arn].gone
+
+
 # ------------------------------------------------------ a refused Delete's reason is lost
 
 

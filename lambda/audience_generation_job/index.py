@@ -691,7 +691,9 @@ def _cancelled_create_of(event: Mapping[str, Any]) -> dict[str, Any]:
     """How to recognise the job a cancelled create of this resource started.
 
     Started by a Create (nothing replaced) from these properties, within the framework's wait: a
-    job kept from an earlier life of this logical id (RemovalPolicy.RETAIN) is older.
+    job kept from an earlier life of this logical id (RemovalPolicy.RETAIN) is older. A job this
+    Delete claimed on an earlier attempt (its claim tag) is its own at any age: the retry of a
+    Delete that failed, an hour later, still finds it.
     """
     props = event.get("ResourceProperties") or {}
     return {
@@ -700,6 +702,7 @@ def _cancelled_create_of(event: Mapping[str, Any]) -> dict[str, Any]:
         "prefix": job_identity.generated_name_prefix(event["StackId"], event["LogicalResourceId"]),
         "replaces": "",
         "since": time.time() - DELETE_TIMEOUT_SECONDS - SETTLE_GRACE_SECONDS,
+        "claim": job_identity.claim(event["PhysicalResourceId"]),
     }
 
 
@@ -724,6 +727,7 @@ def _sweep_step(
                 continue
             done = False
             if send_delete:
+                _claim(job, sweep)
                 _send_sweep_delete(arn)
     except (ClientError, BotoCoreError) as error:
         logger.warning("Looking for jobs to sweep failed: %s", cleanrooms_ml.error_code(error))
@@ -732,16 +736,32 @@ def _sweep_step(
 
 
 def _left_by(event: Mapping[str, Any], job: Mapping[str, Any], sweep: Mapping[str, Any]) -> bool:
-    owner = job_identity.ownership(job.get("tags") or {})
+    tags = job.get("tags") or {}
+    owner = job_identity.ownership(tags)
     since = sweep.get("since")
     created = job.get("createTime")
+    claimed = bool(sweep.get("claim")) and tags.get(job_identity.CLAIM_TAG_KEY) == sweep["claim"]
     return (
         owner.names(event["StackId"], event["LogicalResourceId"])
         and bool(owner.request)
         and owner.configuration == sweep["config"]
         and owner.replaces == sweep["replaces"]
-        and (since is None or created is None or created.timestamp() >= float(since))
+        and (claimed or since is None or created is None or created.timestamp() >= float(since))
     )
+
+
+def _claim(job: Mapping[str, Any], sweep: Mapping[str, Any]) -> None:
+    """Tag ``job`` as the sweep's own, once (best effort: a job with 50 tags cannot take it)."""
+    claim = sweep.get("claim")
+    if not claim or (job.get("tags") or {}).get(job_identity.CLAIM_TAG_KEY) == claim:
+        return
+    arn = str(job["audienceGenerationJobArn"])
+    try:
+        cleanrooms_ml.client().tag_resource(
+            resourceArn=arn, tags={job_identity.CLAIM_TAG_KEY: claim}
+        )
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("Claiming job %s failed: %s", arn, cleanrooms_ml.error_code(error))
 
 
 def _send_sweep_delete(arn: str) -> None:

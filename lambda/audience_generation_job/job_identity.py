@@ -137,6 +137,16 @@ def pending_request(physical_id: str) -> str:
     return match.group(1) if physical_id.startswith(PENDING_PREFIX) and match else ""
 
 
+CLAIM_TAG_KEY = "cdk-cleanrooms-ml:cancelled-create"
+"""Tag the Delete of a cancelled create puts on the job it removes, as the digest of its physical
+id: a retry of that Delete, however late, still knows the job for its own."""
+
+
+def claim(physical_id: str) -> str:
+    """The value of ``CLAIM_TAG_KEY`` for the Delete of ``physical_id``."""
+    return _digest(physical_id)
+
+
 def names_job(physical_id: str | None, arn: str, name: str) -> bool:
     """Whether ``physical_id`` is the job's ARN or a pending id that carries its name."""
     return physical_id == arn or pending_name(physical_id) == name
