@@ -311,10 +311,10 @@ def test_generated_names_are_stable_per_request_and_fit_the_limit() -> None:
 def test_ownership_tag_names_the_stack_resource() -> None:
     tags = job_identity.owner_tag(STACK_ID, "Lookalikes", "abc123", request_id="request-1")
 
-    assert job_identity.is_owned_by(tags, STACK_ID, "Lookalikes")
-    assert not job_identity.is_owned_by(tags, STACK_ID, "Other")
-    assert not job_identity.is_owned_by({}, STACK_ID, "Lookalikes")
-    assert job_identity.configuration_of(tags) == "abc123"
+    assert job_identity.ownership(tags).names(STACK_ID, "Lookalikes")
+    assert not job_identity.ownership(tags).names(STACK_ID, "Other")
+    assert not job_identity.ownership({}).names(STACK_ID, "Lookalikes")
+    assert job_identity.ownership(tags).configuration == "abc123"
     assert len(tags[OWNER_TAG_KEY]) <= 256
 
 

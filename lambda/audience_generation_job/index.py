@@ -503,7 +503,7 @@ def _abandon(event: Mapping[str, Any], state: Mapping[str, Any], arn: str | None
 def _keep_removing(
     state: Mapping[str, Any], arn: str, job: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    if time.time() >= float(state.get("began", 0)) + DELETE_TIMEOUT_SECONDS:
+    if time.time() >= _removal_deadline(state):
         raise HandlerError(
             f"CloudFormation no longer awaits this request, and job {arn}, which it had started, "
             f"could not be deleted; its last state: {_describe(job)}. Delete it by hand."
@@ -530,8 +530,7 @@ def _await_tags(event: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str,
     if job is None:
         return {"IsComplete": False}
     sweep = state.get("sweep")
-    sweep_ends = float(state.get("began", 0)) + DELETE_TIMEOUT_SECONDS
-    if sweep and not _sweep_step(event, sweep) and time.time() < sweep_ends:
+    if sweep and not _sweep_step(event, sweep) and time.time() < _removal_deadline(state):
         return {"IsComplete": False}
     # WaitForCompletion may have been turned on by this update: the job must be ACTIVE then too.
     return _await_active(event, state, arn, str(job["name"]), job)
@@ -878,6 +877,12 @@ def _completed(arn: str, name: str) -> dict[str, Any]:
 def _state(action: str, wait_seconds: float, **extra: Any) -> dict[str, Any]:
     now = time.time()
     return {"action": action, "began": now, "deadline": now + wait_seconds, **extra}
+
+
+def _removal_deadline(state: Mapping[str, Any]) -> float:
+    """When removing a job this request owes (a sweep, a cancelled waiter's job) must end: the
+    delete deadline from the request's start, whatever its ``WaitTimeoutSeconds``."""
+    return float(state.get("began", 0)) + DELETE_TIMEOUT_SECONDS
 
 
 def _declared_tags(raw: Mapping[str, Any]) -> dict[str, str]:

@@ -99,16 +99,6 @@ def replaced_digest(physical_id: str) -> str:
     return _digest(physical_id)
 
 
-def is_owned_by(tags: Mapping[str, str], stack_id: str, logical_id: str) -> bool:
-    """Whether a job's tags say that this stack resource started it."""
-    return ownership(tags).names(stack_id, logical_id)
-
-
-def configuration_of(tags: Mapping[str, str]) -> str:
-    """The configuration digest recorded in a job's ownership tag ("" if it has none)."""
-    return ownership(tags).configuration
-
-
 def is_job_arn(physical_id: str | None) -> bool:
     return bool(physical_id) and JOB_ARN_PATTERN.fullmatch(physical_id or "") is not None
 
