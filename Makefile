@@ -52,7 +52,7 @@ test: install lint
 lint: install
 	$(BIN)/ruff check constructs lambda tests bench app.py
 	$(BIN)/ruff format --check constructs lambda tests bench app.py
-	$(BIN)/mypy constructs/cdk_cleanrooms_ml lambda/audience_generation_job tests bench app.py
+	$(BIN)/mypy constructs/cdk_cleanrooms_ml lambda/handler tests bench app.py
 
 # Construct creation stacks hold the jsii runtime's temporary paths: not for a committed snapshot.
 define DROP_CREATION_STACKS

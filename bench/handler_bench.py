@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "lambda" / "audience_generation_job")]
 
 import index  # noqa: E402
+from cleanrooms.kinds.audience_generation_job import KIND as JOB  # noqa: E402
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint  # noqa: E402
 from cloudformation import ProviderFramework, Response, Stack, Waiter  # noqa: E402
-from job_identity import is_job_arn  # noqa: E402
 from local_endpoint import local_endpoint  # noqa: E402
 
 SEED_ROLE_ARN = "arn:aws:iam::123456789012:role/seed-reader"
@@ -112,7 +112,7 @@ def throughput(jobs: int, quota: int, duration: float, interval: float) -> dict[
                 response = stack.poll_open(waiter)
                 if response is None:
                     continue
-                if not response.ok or not is_job_arn(response.physical_id):
+                if not response.ok or not JOB.is_arn(response.physical_id):
                     raise RuntimeError(f"{logical_id}: {response.status} {response.physical_id}")
                 finished[logical_id] = time.perf_counter() - started
                 del waiting[logical_id]

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import botocore.retries.standard
-import cleanrooms_ml
 import pytest
+from cleanrooms.engine import aws
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint
 from cloudformation_endpoint import CloudFormationEndpoint
 
@@ -31,7 +31,7 @@ def _no_delay(self: object, context: object) -> float:
 
 def _forget_clients() -> None:
     """Clear every cached function of the handler's AWS module: its clients keep their endpoint."""
-    for value in vars(cleanrooms_ml).values():
+    for value in vars(aws).values():
         if callable(getattr(value, "cache_clear", None)):
             value.cache_clear()
 

@@ -46,6 +46,12 @@ def test_example_app_synthesizes_offline_with_the_cdk_cli(tmp_path: Path) -> Non
     ]
     assert len(handlers) == 2
     asset = handlers[0]["Metadata"]["aws:asset:path"]
-    asset_files = {path.name for path in (tmp_path / asset).iterdir()}
-    assert {"index.py", "job_properties.py", "job_identity.py", "cleanrooms_ml.py"} <= asset_files
-    assert "__pycache__" not in asset_files
+    asset_files = {
+        path.relative_to(tmp_path / asset).as_posix() for path in (tmp_path / asset).rglob("*")
+    }
+    assert {
+        "index.py",
+        "cleanrooms/engine/lifecycle.py",
+        "cleanrooms/kinds/audience_generation_job.py",
+    } <= asset_files
+    assert not any("__pycache__" in path for path in asset_files)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import cleanrooms_ml
 import index
 import pytest
+from cleanrooms.engine import aws, limits
+from cleanrooms.engine.properties import OWNER_TAG_KEY
+from cleanrooms.kinds.audience_generation_job import KIND as JOB
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint, Fault
 from cloudformation import CREATE_FAILED_MARKER, RESPONSE_URL, Stack
-from job_identity import is_job_arn
-from job_properties import OWNER_TAG_KEY
 
 ROLE = "arn:aws:iam::123456789012:role/seed-reader"
 SQL = "SELECT user_id FROM customers WHERE segment = :segment"
@@ -44,7 +44,7 @@ def test_create_starts_the_job_and_reports_its_arn(
     response = stack.create("Lookalikes", properties(endpoint, Description="spring"))
 
     assert response.ok, response.reason
-    assert is_job_arn(response.physical_id)
+    assert JOB.is_arn(response.physical_id)
     job = endpoint.jobs[response.physical_id]
     assert job.status == "ACTIVE"
     assert response.data == {"AudienceGenerationJobArn": job.arn, "Name": job.name}
@@ -125,11 +125,11 @@ def test_create_failed_reports_the_arn_and_the_service_reason(
     response = stack.create("Lookalikes", props)
 
     assert response.status == "FAILED"
-    assert is_job_arn(response.physical_id)
+    assert JOB.is_arn(response.physical_id)
     assert f"Job {response.physical_id} ended CREATE_FAILED: INSUFFICIENT_SEED: xxx" in (
         response.reason
     )
-    assert len(response.reason) <= index.MAX_REASON_LENGTH
+    assert len(response.reason) <= limits.MAX_REASON_BYTES
     rollback = stack.rollback_create("Lookalikes", response, props)
     assert rollback.ok, rollback.reason
     assert endpoint.live_jobs() == {}
@@ -155,7 +155,7 @@ def test_a_job_stuck_past_the_wait_fails_with_its_arn(
     response = stack.create("Lookalikes", properties(endpoint, WaitTimeoutSeconds=1))
 
     assert response.status == "FAILED"
-    assert is_job_arn(response.physical_id)
+    assert JOB.is_arn(response.physical_id)
     assert "still CREATE_" in response.reason and "WaitTimeoutSeconds=1" in response.reason
 
 
@@ -199,7 +199,7 @@ def test_replacement_starts_a_new_job_and_cleanup_deletes_the_old_one(
     updated, cleanup = stack.update("Lookalikes", properties(endpoint, Description="new"))
 
     assert updated.ok, updated.reason
-    assert updated.physical_id != old and is_job_arn(updated.physical_id)
+    assert updated.physical_id != old and JOB.is_arn(updated.physical_id)
     assert cleanup is not None and cleanup.ok, cleanup
     assert list(endpoint.live_jobs()) == [updated.physical_id]
     assert endpoint.jobs[updated.physical_id].params["description"] == "new"
@@ -328,7 +328,7 @@ def test_delete_by_arn_removes_a_job_whose_ownership_tag_was_removed(
     stack: Stack, endpoint: CleanRoomsMLEndpoint
 ) -> None:
     arn = stack.create("Lookalikes", properties(endpoint)).physical_id
-    cleanrooms_ml.client().untag_resource(resourceArn=arn, tagKeys=[OWNER_TAG_KEY])
+    aws.client().untag_resource(resourceArn=arn, tagKeys=[OWNER_TAG_KEY])
 
     deleted = stack.delete("Lookalikes")
 

@@ -5,19 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import botocore.session
-import job_identity
 import pytest
-from job_properties import (
-    MAX_SEED_BYTES,
+from cleanrooms.engine import identity
+from cleanrooms.engine.properties import (
     OWNER_TAG_KEY,
     InvalidPropertyError,
+    check_request,
+    tag_changes,
+)
+from cleanrooms.kinds.audience_generation_job import KIND as JOB
+from cleanrooms.kinds.audience_generation_job import MAX_SEED_BYTES
+from job_rules import (
     check_known_properties,
     check_properties,
-    check_request,
     configuration_digest,
     parse_properties,
     replaces_job,
-    tag_changes,
 )
 
 MODEL = "arn:aws:cleanrooms-ml:us-east-1:123456789012:configured-audience-model/model-1"
@@ -47,7 +50,7 @@ def raw(**overrides: Any) -> dict[str, Any]:
 
 def checked(properties: dict[str, Any], name: str = "job") -> dict[str, Any]:
     props = parse_properties(properties)
-    request = props.start_request(name=name, tags=props.tags)
+    request = props.create_request(name=name, tags=props.tags)
     check_request(request, START_SHAPE)
     return request
 
@@ -68,13 +71,13 @@ def test_strings_are_parsed_back_to_api_types() -> None:
         )
     )
 
-    assert props.include_seed_in_output is False
+    assert props.request["includeSeedInOutput"] is False
     assert props.wait_for_completion is False
     assert props.wait_timeout_seconds == 600
-    assert props.seed_audience["sqlComputeConfiguration"] == {
+    assert props.request["seedAudience"]["sqlComputeConfiguration"] == {
         "worker": {"type": "CR.4X", "number": 16, "properties": {"spark": {"a": "b"}}}
     }
-    request = props.start_request(name="n", tags={})
+    request = props.create_request(name="n", tags={})
     assert request["includeSeedInOutput"] is False
     assert "tags" not in request
 
@@ -85,7 +88,7 @@ def test_defaults_when_optional_properties_are_absent() -> None:
     assert props.wait_for_completion is True
     assert props.wait_timeout_seconds == 3000
     assert props.name is None
-    assert props.start_request(name="n", tags={"k": "v"}) == {
+    assert props.create_request(name="n", tags={"k": "v"}) == {
         "name": "n",
         "configuredAudienceModelArn": MODEL,
         "seedAudience": {"dataSource": {"s3Uri": "s3://seed/prefix/"}, "roleArn": ROLE},
@@ -101,7 +104,7 @@ def test_defaults_when_optional_properties_are_absent() -> None:
         ({"WaitTimeoutSeconds": "ten"}, "WaitTimeoutSeconds: must be a whole number, got 'ten'"),
         ({"WaitTimeoutSeconds": "3600"}, "WaitTimeoutSeconds: must be 1 to 3240, got 3600"),
         ({"ConfiguredAudienceModelArn": None}, "ConfiguredAudienceModelArn: required"),
-        ({"SeedAudience": None}, "SeedAudience: must be an object, got nothing"),
+        ({"SeedAudience": None}, "SeedAudience: required"),
         (
             {"SeedAudience": {"RoleArn": ROLE}},
             "SeedAudience: exactly one of DataSource (an S3 seed) and SqlParameters",
@@ -164,7 +167,7 @@ def test_defaults_when_optional_properties_are_absent() -> None:
         ),
         (
             {"Tags": [{"Key": f"k{i}", "Value": "v"} for i in range(50)]},
-            "Tags: at most 49 tags (Clean Rooms ML allows 50 per job and the handler adds",
+            "Tags: at most 49 tags (Clean Rooms allows 50 per resource and the handler adds",
         ),
     ],
 )
@@ -248,7 +251,7 @@ def test_sensitive_values_and_parameter_names_stay_out_of_messages() -> None:
 
     props = parse_properties(properties)
     with pytest.raises(InvalidPropertyError) as error:
-        check_request(props.start_request(name="n", tags={}), shape_with_a_pattern)
+        check_request(props.create_request(name="n", tags={}), shape_with_a_pattern)
 
     assert str(error.value) == (
         "SeedAudience.SqlParameters.Parameters[a sensitive key]: must match the pattern "
@@ -297,43 +300,43 @@ def test_configuration_digest_ignores_in_place_properties_and_differs_per_stack(
 
 
 def test_generated_names_are_stable_per_request_and_fit_the_limit() -> None:
-    name = job_identity.generated_name(STACK_ID, "Lookalikes", "request-1")
+    name = identity.generated_name(STACK_ID, "Lookalikes", "request-1")
 
-    assert name == job_identity.generated_name(STACK_ID, "Lookalikes", "request-1")
-    assert name != job_identity.generated_name(STACK_ID, "Lookalikes", "request-2")
+    assert name == identity.generated_name(STACK_ID, "Lookalikes", "request-1")
+    assert name != identity.generated_name(STACK_ID, "Lookalikes", "request-2")
     assert name.startswith("Jobs-Lookalikes-")
-    long_name = job_identity.generated_name(STACK_ID.replace("Jobs", "S" * 128), "L" * 255, "r")
+    long_name = identity.generated_name(STACK_ID.replace("Jobs", "S" * 128), "L" * 255, "r")
     assert len(long_name) == 63
     other_region = STACK_ID.replace("us-east-1", "eu-west-1")
-    assert name != job_identity.generated_name(other_region, "Lookalikes", "request-1")
+    assert name != identity.generated_name(other_region, "Lookalikes", "request-1")
 
 
 def test_ownership_tag_names_the_stack_resource() -> None:
-    tags = job_identity.owner_tag(STACK_ID, "Lookalikes", "abc123", request_id="request-1")
+    tags = identity.owner_tag(STACK_ID, "Lookalikes", "abc123", request_id="request-1")
 
-    assert job_identity.ownership(tags).names(STACK_ID, "Lookalikes")
-    assert not job_identity.ownership(tags).names(STACK_ID, "Other")
-    assert not job_identity.ownership({}).names(STACK_ID, "Lookalikes")
-    assert job_identity.ownership(tags).configuration == "abc123"
+    assert identity.ownership(tags).names(STACK_ID, "Lookalikes")
+    assert not identity.ownership(tags).names(STACK_ID, "Other")
+    assert not identity.ownership({}).names(STACK_ID, "Lookalikes")
+    assert identity.ownership(tags).configuration == "abc123"
     assert len(tags[OWNER_TAG_KEY]) <= 256
 
 
 def test_ownership_tag_records_the_request_and_what_it_replaced() -> None:
     old_arn = "arn:aws:cleanrooms-ml:us-east-1:123456789012:audience-generation-job/abc-1"
-    created = job_identity.ownership(
-        job_identity.owner_tag(STACK_ID, "Lookalikes", "abc123", request_id="request-1")
+    created = identity.ownership(
+        identity.owner_tag(STACK_ID, "Lookalikes", "abc123", request_id="request-1")
     )
-    replacing = job_identity.ownership(
-        job_identity.owner_tag(
+    replacing = identity.ownership(
+        identity.owner_tag(
             STACK_ID, "Lookalikes", "abc123", request_id="request-2", replaces=old_arn
         )
     )
 
-    assert created.request == job_identity.request_digest("request-1") != replacing.request
+    assert created.request == identity.request_digest("request-1") != replacing.request
     assert created.replaces == ""
-    assert replacing.replaces == job_identity.replaced_digest(old_arn)
+    assert replacing.replaces == identity.replaced_digest(old_arn)
     # A tag written by 0.1.0 (owner and configuration only) still parses: it names no request.
-    legacy = job_identity.ownership({OWNER_TAG_KEY: f"{created.owner}/abc123"})
+    legacy = identity.ownership({OWNER_TAG_KEY: f"{created.owner}/abc123"})
     assert legacy.names(STACK_ID, "Lookalikes")
     assert (legacy.configuration, legacy.request, legacy.replaces) == ("abc123", "", "")
 
@@ -409,13 +412,13 @@ def test_a_seed_above_the_size_limit_is_refused_with_the_alternative() -> None:
         ("arn:aws:cleanrooms-ml:us-east-1:123456789012:audience-generation-job/abc-1", True, None),
         ("AWSCDK::CustomResourceProviderFramework::CREATE_FAILED", False, None),
         ("6f1c1f4e-1111-2222-3333-444455556666", False, None),
-        (job_identity.pending_id("Jobs-Lookalikes-abc"), False, "Jobs-Lookalikes-abc"),
+        (identity.pending_id("Jobs-Lookalikes-abc"), False, "Jobs-Lookalikes-abc"),
         ("", False, None),
     ],
 )
 def test_physical_ids(physical_id: str, is_arn: bool, name: str | None) -> None:
-    assert job_identity.is_job_arn(physical_id) is is_arn
-    assert job_identity.pending_name(physical_id) == name
+    assert JOB.is_arn(physical_id) is is_arn
+    assert identity.pending_name(physical_id) == name
 
 
 def _with_value_pattern(shape: Any, pattern: str) -> Any:

@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-import cleanrooms_ml
 import index
 import pytest
+from cleanrooms.engine import aws, limits
+from cleanrooms.engine.identity import pending_id, pending_name
+from cleanrooms.kinds.audience_generation_job import KIND as JOB
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint, Fault
 from cloudformation import CREATE_FAILED_MARKER, RESPONSE_URL, Response, Stack
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
-from job_identity import is_job_arn, pending_id, pending_name
 from local_endpoint import local_endpoint
 from provider_runtime import RealProviderFramework
 from test_handler import ROLE, SQL, SQL_PARAMETER, properties, sql_seed
@@ -121,7 +122,7 @@ def assert_clear_failure(response: Response) -> None:
     """FAILED with a message within the handler's cap, and no traceback in the whole Reason."""
     assert response.status == "FAILED"
     assert response.reason.strip(), "a FAILED response needs a reason"
-    assert len(response.reason) <= index.MAX_REASON_LENGTH, len(response.reason)
+    assert len(response.reason) <= limits.MAX_REASON_BYTES, len(response.reason)
     assert "Traceback" not in response.raw_reason
 
 
@@ -147,7 +148,7 @@ def test_throttling_beyond_the_retry_budget_on_every_operation(
 
     assert created.ok, created.reason
     arn = created.physical_id
-    assert is_job_arn(arn)
+    assert JOB.is_arn(arn)
     assert list(endpoint.jobs) == [arn], "exactly one job was started"
     assert endpoint.jobs[arn].status == "ACTIVE"
 
@@ -179,7 +180,7 @@ def test_replacement_survives_throttling_beyond_the_retry_budget(
     updated, cleanup = stack.update("Lookalikes", properties(endpoint, Description="new"))
 
     assert updated.ok, updated.reason
-    assert is_job_arn(updated.physical_id) and updated.physical_id != old
+    assert JOB.is_arn(updated.physical_id) and updated.physical_id != old
     assert cleanup is not None and cleanup.ok, cleanup
     assert list(endpoint.live_jobs()) == [updated.physical_id]
     assert len(endpoint.jobs) == 2, "one replacement job, no more"
@@ -204,7 +205,7 @@ def test_thirty_parallel_creates_with_a_quota_of_ten(
     print(f" (ideal ceil({count}/{endpoint.quota}) x {duration} s = {ideal:.2f} s)")
     assert [r.status for r in responses] == ["SUCCESS"] * count, [r.reason for r in responses]
     arns = [response.physical_id for response in responses]
-    assert all(is_job_arn(arn) for arn in arns)
+    assert all(JOB.is_arn(arn) for arn in arns)
     assert len(set(arns)) == count
     assert sorted(endpoint.jobs) == sorted(arns), "one job per resource, no duplicate"
     assert {job.status for job in endpoint.jobs.values()} == {"ACTIVE"}
@@ -250,7 +251,7 @@ def _create_stuck(stack: Stack, endpoint: CleanRoomsMLEndpoint) -> Response:
     response = stack.create("Lookalikes", properties(endpoint, WaitTimeoutSeconds=1))
     took = time.monotonic() - began
     assert response.status == "FAILED"
-    assert is_job_arn(response.physical_id)
+    assert JOB.is_arn(response.physical_id)
     assert "Operation timed out" not in response.reason
     assert f"Job {response.physical_id} is still CREATE_IN_PROGRESS after WaitTimeoutSeconds=1" in (
         response.reason
@@ -282,7 +283,7 @@ def test_rollback_delete_waits_for_a_job_that_leaves_create_in_progress(
 @pytest.fixture
 def delete_deadline(monkeypatch: pytest.MonkeyPatch) -> float:
     """A Delete's own deadline cut from 54 minutes to one second (it ignores WaitTimeoutSeconds)."""
-    monkeypatch.setattr(index, "DELETE_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(limits, "DELETE_TIMEOUT_SECONDS", 1)
     return 1.0
 
 
@@ -331,7 +332,7 @@ def test_replacement_stuck_past_the_wait_leaves_no_job_behind(
 
     assert_clear_failure(updated)
     replacement = updated.physical_id
-    assert is_job_arn(replacement) and replacement != original
+    assert JOB.is_arn(replacement) and replacement != original
     assert rollback is not None and rollback.ok, rollback
     assert rollback.physical_id == original
     assert gone_or_going(endpoint, replacement), endpoint.jobs[replacement].status
@@ -345,7 +346,7 @@ def test_delete_of_a_job_deleted_outside_cloudformation_twice(
     stack: Stack, endpoint: CleanRoomsMLEndpoint
 ) -> None:
     arn = stack.create("Lookalikes", properties(endpoint)).physical_id
-    cleanrooms_ml.client().delete_audience_generation_job(audienceGenerationJobArn=arn)
+    aws.client().delete_audience_generation_job(audienceGenerationJobArn=arn)
     time.sleep(endpoint.delete_duration * 2)
     assert endpoint.live_jobs() == {}
     event = delete_event(stack, "Lookalikes", arn, properties(endpoint))
@@ -462,7 +463,7 @@ def test_replacement_whose_start_waits_for_the_quota_then_cleans_up_the_old_job(
 
     assert updated.ok, updated.reason
     new = updated.physical_id
-    assert is_job_arn(new) and new != old
+    assert JOB.is_arn(new) and new != old
     assert updated.data["AudienceGenerationJobArn"] == new
     assert cleanup is not None and cleanup.ok, cleanup
     assert list(endpoint.live_jobs()) == [new]
@@ -606,7 +607,7 @@ def _sql(**sql: Any) -> dict[str, Any]:
             {"SeedAudience": {**_sql(AnalysisTemplateArn=TEMPLATE_ARN)}},
             "SeedAudience.SqlParameters: exactly one of QueryString and AnalysisTemplateArn",
         ),
-        ({"SeedAudience": None}, "SeedAudience: must be an object, got nothing"),
+        ({"SeedAudience": None}, "SeedAudience: required"),
         ({"SeedAudience": {"RoleArn": ROLE}}, "got neither"),
         ({"WaitForCompletion": "yes"}, "WaitForCompletion: must be true or false, got 'yes'"),
         ({"CollaborationId": "not-a-uuid"}, "CollaborationId: must be 36 to 36 characters"),

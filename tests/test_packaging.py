@@ -76,9 +76,9 @@ def test_the_wheel_synthesizes_an_app_in_a_fresh_venv(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "cdk_cleanrooms_ml/__init__.py" in names
     assert "cdk_cleanrooms_ml/py.typed" in names
-    assert "cdk_cleanrooms_ml/_lambda/audience_generation_job/index.py" in names
+    assert "cdk_cleanrooms_ml/_lambda/handler/index.py" in names
     assert (
-        "cdk_cleanrooms_ml/_lambda/audience_generation_job/models/cleanroomsml/2023-09-06/"
+        "cdk_cleanrooms_ml/_lambda/handler/models/cleanroomsml/2023-09-06/"
         "service-2.json.gz" in names
     )
     assert not [name for name in names if "__pycache__" in name or name.startswith("tests/")]

@@ -15,14 +15,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import cleanrooms_ml
 import index
 import pytest
 from botocore.config import Config
+from cleanrooms.engine import aws, lifecycle
+from cleanrooms.engine.identity import pending_name
+from cleanrooms.kinds.audience_generation_job import KIND as JOB
+from cleanrooms.kinds.audience_generation_job import MAX_SEED_BYTES
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint, Fault
 from cloudformation import Response, Stack, Waiter, stringify
-from job_identity import is_job_arn, pending_name
-from job_properties import MAX_SEED_BYTES
 from provider_runtime import RealProviderFramework
 from test_handler import ROLE, properties
 from test_lifecycle import unaccounted
@@ -64,7 +65,7 @@ def test_a_cancelled_create_leaves_no_job_and_its_waiter_starts_nothing(
     answer = stack.wait_open(waiter)  # the waiter keeps running until it ends
 
     assert deleted.ok, deleted.reason
-    assert not is_job_arn(deleted.physical_id), "CloudFormation's own id, no job's"
+    assert not JOB.is_arn(deleted.physical_id), "CloudFormation's own id, no job's"
     assert waiter.request.cancelled and waiter.request.ignored == [answer]
     assert list(endpoint.jobs) == [job.arn], "nothing else was started"
     assert gone_or_going(endpoint), job.status
@@ -211,7 +212,7 @@ def test_a_delete_has_its_own_deadline_whatever_the_wait_timeout(
 def test_a_conflict_no_job_explains_fails_promptly_with_the_service_message(
     stack: Stack, endpoint: CleanRoomsMLEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(index, "PATIENCE_SECONDS", (0.05, 0.1, 0.2))
+    monkeypatch.setattr(lifecycle, "PATIENCE_SECONDS", (0.05, 0.1, 0.2))
     message = "The configured audience model is being updated"
     endpoint.inject(START, Fault.error("ConflictException", message=message), times=None)
     props = properties(endpoint)
@@ -273,7 +274,7 @@ def test_an_update_from_a_pending_id_with_a_pinned_name_starts_that_job(
     updated, cleanup = stack.update("Pinned", props)
 
     assert updated.ok, updated.reason
-    assert is_job_arn(updated.physical_id)
+    assert JOB.is_arn(updated.physical_id)
     assert endpoint.jobs[updated.physical_id].name == "spring-lookalikes"
     assert cleanup is not None and cleanup.ok, "the cleanup Delete of the pending id"
     assert endpoint.jobs[updated.physical_id].status == "ACTIVE", "the cleanup left the job"
@@ -334,13 +335,13 @@ def test_calls_that_hang_end_every_invocation_well_inside_the_lambda_timeout(
     stack: Stack, endpoint: CleanRoomsMLEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Scaled down: a 1 s budget and 0.5 s read timeout stand for 60 s and 15 s of 120 s."""
-    monkeypatch.setattr(cleanrooms_ml, "INVOCATION_BUDGET_SECONDS", 1.0)
+    monkeypatch.setattr(aws, "INVOCATION_BUDGET_SECONDS", 1.0)
     monkeypatch.setattr(
-        cleanrooms_ml,
+        aws,
         "_CONFIG",
-        cleanrooms_ml._CONFIG.merge(Config(read_timeout=0.5)),
+        aws._CONFIG.merge(Config(read_timeout=0.5)),
     )
-    cleanrooms_ml.client.cache_clear()
+    aws.client.cache_clear()
     longest: list[float] = []
 
     def timed(entry: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -363,7 +364,7 @@ def test_calls_that_hang_end_every_invocation_well_inside_the_lambda_timeout(
     assert pending_name(response.physical_id), "a Start that may have happened stays named"
     assert max(longest) < 1.0 + 0.5 + 1.0, f"budget + one read timeout, got {max(longest):.2f} s"
     # The real settings: no attempt starts after 60 s, none outlasts 5 s + 15 s: under 120 s.
-    real_worst = 60.0 + cleanrooms_ml.CONNECT_TIMEOUT_SECONDS + cleanrooms_ml.READ_TIMEOUT_SECONDS
+    real_worst = 60.0 + aws.CONNECT_TIMEOUT_SECONDS + aws.READ_TIMEOUT_SECONDS
     assert real_worst <= 120 - 30
 
 

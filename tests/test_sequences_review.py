@@ -14,15 +14,16 @@ import re
 import threading
 import time
 
-import cleanrooms_ml
 import index
-import job_properties
 import pytest
+from cleanrooms.engine import aws, lifecycle, limits
+from cleanrooms.engine.identity import pending_name
+from cleanrooms.engine.properties import OWNER_TAG_KEY
+from cleanrooms.kinds import audience_generation_job
+from cleanrooms.kinds.audience_generation_job import KIND as JOB
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint, Fault
 from cloudformation import Stack
 from cloudformation_endpoint import CloudFormationFault
-from job_identity import is_job_arn, pending_name
-from job_properties import OWNER_TAG_KEY
 from test_handler import ROLE, properties
 from test_lifecycle import unaccounted
 
@@ -55,7 +56,7 @@ def test_a_failed_replacement_still_creating_is_removed_after_a_short_wait_timeo
     )
     failed = stack.wait_open(waiter)
     replacement = failed.physical_id
-    assert failed.status == "FAILED" and is_job_arn(replacement), failed.reason
+    assert failed.status == "FAILED" and JOB.is_arn(replacement), failed.reason
 
     finishes = threading.Timer(2.0, endpoint.set_job_status, args=(replacement, "ACTIVE"))
     finishes.start()
@@ -149,7 +150,7 @@ def test_the_rollback_of_a_failed_replacement_keeps_a_job_whose_tag_was_removed(
     """
     props = properties(endpoint, WaitTimeoutSeconds=1)
     original = stack.create("Lookalikes", props).physical_id
-    cleanrooms_ml.client().untag_resource(resourceArn=original, tagKeys=[OWNER_TAG_KEY])
+    aws.client().untag_resource(resourceArn=original, tagKeys=[OWNER_TAG_KEY])
     endpoint.quota = 0
     waiter = stack.begin_update(
         "Lookalikes", properties(endpoint, WaitTimeoutSeconds=1, Description="new")
@@ -173,7 +174,7 @@ def test_a_burst_of_throttling_does_not_fail_the_rollback(
     on_update reads the job (``_started_from``) and gives up after botocore's attempts and three
     short waits: the rollback fails over a transient error (UPDATE_ROLLBACK_FAILED).
     """
-    monkeypatch.setattr(index, "PATIENCE_SECONDS", (0.05, 0.1, 0.2))
+    monkeypatch.setattr(lifecycle, "PATIENCE_SECONDS", (0.05, 0.1, 0.2))
     original = stack.create("Lookalikes", properties(endpoint, WaitTimeoutSeconds=1)).physical_id
     endpoint.quota = 0
     waiter = stack.begin_update(
@@ -220,8 +221,8 @@ def test_a_cancelled_create_s_delete_retried_after_the_hour_still_deletes_its_jo
     stack: Stack, endpoint: CleanRoomsMLEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Scaled down: a 1 s delete deadline and no grace stand for 54 minutes and 30 s."""
-    monkeypatch.setattr(index, "DELETE_TIMEOUT_SECONDS", 1)
-    monkeypatch.setattr(index, "SETTLE_GRACE_SECONDS", 0.0)
+    monkeypatch.setattr(limits, "DELETE_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(limits, "SETTLE_GRACE_SECONDS", 0.0)
     endpoint.stick_next_create()  # its Delete is refused while it is being created
     props = properties(endpoint)
     waiter = stack.begin_create("Lookalikes", props)
@@ -248,7 +249,7 @@ def test_a_delete_refused_until_its_deadline_reports_the_services_refusal(
     """ConflictException on Delete of an ACTIVE job ("another resource depends on this resource",
     per the service model) is waited on for 54 minutes, and the failure then says only the job's
     status: neither the code nor the service's message."""
-    monkeypatch.setattr(index, "DELETE_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(limits, "DELETE_TIMEOUT_SECONDS", 1)
     arn = stack.create("Lookalikes", properties(endpoint)).physical_id
     message = "An audience export job depends on this audience generation job"
     endpoint.inject(DELETE, Fault.error("ConflictException", message=message), times=None)
@@ -295,7 +296,7 @@ def test_a_rollback_to_properties_the_released_handler_accepted_succeeds(
     query = "SELECT user_id FROM customers -- " + "x" * 70_000
     big = {"RoleArn": ROLE, "SqlParameters": {"QueryString": query}}
     with monkeypatch.context() as released:
-        released.setattr(job_properties, "MAX_SEED_BYTES", 10**6)  # 0.1.0 had no limit
+        released.setattr(audience_generation_job, "MAX_SEED_BYTES", 10**6)  # 0.1.0 had no limit
         created = stack.create("Sql", properties(endpoint, SeedAudience=big, WaitTimeoutSeconds=1))
     assert created.ok, created.reason
     endpoint.quota = 0

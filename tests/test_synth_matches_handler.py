@@ -23,20 +23,15 @@ from typing import Any, cast
 
 import aws_cdk as cdk
 import botocore.model
-import job_identity
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from cleanrooms.engine import identity
+from cleanrooms.engine.properties import InvalidPropertyError, check_request
+from cleanrooms.kinds.audience_generation_job import MAX_SEED_BYTES
 from cloudformation import STACK_ID, stringify
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from job_properties import (
-    MAX_SEED_BYTES,
-    InvalidPropertyError,
-    check_known_properties,
-    check_request,
-    configuration_digest,
-    parse_properties,
-)
+from job_rules import check_known_properties, configuration_digest, parse_properties
 
 from cdk_cleanrooms_ml import (
     AudienceGenerationJob,
@@ -379,11 +374,11 @@ def handler_accepts(raw: Mapping[str, Any]) -> bool:
     try:
         check_known_properties(raw, START)
         props = parse_properties(raw)
-        name = props.name or job_identity.generated_name(STACK_ID, "Job", "request-1")
-        owner = job_identity.owner_tag(
+        name = props.name or identity.generated_name(STACK_ID, "Job", "request-1")
+        owner = identity.owner_tag(
             STACK_ID, "Job", configuration_digest(raw, STACK_ID), request_id="request-1"
         )
-        check_request(props.start_request(name=name, tags={**props.tags, **owner}), START)
+        check_request(props.create_request(name=name, tags={**props.tags, **owner}), START)
     except InvalidPropertyError:
         return False
     return True

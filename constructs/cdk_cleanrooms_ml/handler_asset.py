@@ -7,7 +7,7 @@ from pathlib import Path
 
 def handler_asset_dir() -> Path:
     """The handler folder: inside the installed wheel, else in the source tree."""
-    packaged = Path(__file__).parent / "_lambda" / "audience_generation_job"
+    packaged = Path(__file__).parent / "_lambda" / "handler"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / "lambda" / "audience_generation_job"
+    return Path(__file__).resolve().parents[2] / "lambda" / "handler"

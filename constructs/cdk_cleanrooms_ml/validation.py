@@ -1,22 +1,23 @@
 """Synth-time checks, so that a mistake fails ``cdk synth`` in CI rather than a deploy an hour in.
 
-A job's properties are turned into what CloudFormation will deliver to the handler (every scalar a
-string) and go through the handler's own parsing and checks (``check_properties`` in
-``job_properties``, in the handler folder) against the service model the handler ships
+A resource's properties are turned into what CloudFormation will deliver to the handler (every
+scalar a string) and go through the handler's own converter and checks (``properties.parse`` of the
+handler's engine, with the resource's kind) against the service model the handler ships
 (``models/``): synth refuses exactly what the handler would. Values that are unresolved tokens are
 skipped; the handler checks them once CloudFormation has resolved them. The few rules here beyond
 the handler's are about the app around a job, which the handler never sees: the stack's Region,
 other jobs' names, ``from_bucket``'s prefix.
 
-botocore is imported on the first check only, and the model is read once per process.
+botocore is imported on the first check only, and each model is read once per process. The handler's
+package is loaded under a private name (``_cdk_cleanrooms_ml_handler``): only its modules that need
+no boto3 (``engine.properties``, ``engine.limits``, ``kinds``).
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
+import importlib
 import importlib.util
-import json
 import re
 import sys
 from collections import Counter
@@ -26,7 +27,8 @@ from typing import Any
 
 from cdk_cleanrooms_ml.handler_asset import handler_asset_dir
 
-_MODEL = "models/cleanroomsml/2023-09-06/service-2.json.gz"
+_PACKAGE = "_cdk_cleanrooms_ml_handler"
+JOB_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
 # How CDK encodes a token in a string, a list and a number (see aws-cdk-lib's encoding.ts).
 _TOKEN_MARKER = re.compile(r"\$\{Token\[|#\{Token\[")
 _NUMBER_TOKEN_MAGNITUDE = 1e280
@@ -44,6 +46,30 @@ def is_unresolved(value: Any) -> bool:
 def check_job(properties: Mapping[str, Any]) -> None:
     """Check a job's properties (PascalCase, as rendered); raise ValueError naming the prop."""
     _check(properties, "")
+
+
+def check_resource(
+    resource_type: str,
+    properties: Mapping[str, Any],
+    *,
+    user_names: Mapping[str, str],
+    scope: str = "",
+) -> None:
+    """Run the handler's own checks on a resource's properties (PascalCase, as rendered).
+
+    The ValueError names the property as the user wrote it: ``user_names`` maps template paths
+    (``OutputConfig.RoleArn``) to those names (``output_config.role``); see ``user_message``.
+    """
+    kind = handler_module("kinds").kind_of(resource_type)
+    try:
+        handler_module("engine.properties").parse(
+            kind,
+            as_delivered(properties),
+            input_shape(kind.service, kind.operations.create),
+            is_unresolved,
+        )
+    except ValueError as error:
+        raise ValueError(user_message(str(error), scope, user_names)) from None
 
 
 def check_seed(seed: Mapping[str, Any]) -> None:
@@ -164,7 +190,7 @@ def merged_tag_problems(
         return "Tags.of(...)"
 
     problems = _tag_problems(tags, source)
-    if problems and len(tags) >= _handler_rules().MAX_TAGS:
+    if problems and len(tags) >= handler_module("engine.limits").MAX_TAGS:
         counts = Counter(source(key) for key in tags)
         problems = [
             f"{problems[0]}: "
@@ -229,7 +255,9 @@ _USER_NAMES = {
 _PATH = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*")
 
 
-def user_message(message: str, scope: str = "") -> str:
+def user_message(
+    message: str, scope: str = "", user_names: Mapping[str, str] = _USER_NAMES
+) -> str:
     """A handler message with the template path as the user's names, relative to ``scope``.
 
     ``SeedAudience.SqlComputeConfiguration.Worker.Number: must be 2 to 1024`` reads
@@ -241,23 +269,18 @@ def user_message(message: str, scope: str = "") -> str:
     if match is None:
         return message
     known = match.group()
-    while known and known not in _USER_NAMES:
+    while known and known not in user_names:
         known = known.rpartition(".")[0]
     if not known:
         return message
-    name = _USER_NAMES[known]
+    name = user_names[known]
     if scope:
-        name = name.removeprefix(_USER_NAMES[scope]).removeprefix(".") or match.group()
+        name = name.removeprefix(user_names[scope]).removeprefix(".") or match.group()
     return name + message[match.end() :]
 
 
 def _check(properties: Mapping[str, Any], scope: str) -> None:
-    try:
-        _handler_rules().check_properties(
-            as_delivered(properties), _start_input_shape(), is_unresolved
-        )
-    except ValueError as error:
-        raise ValueError(user_message(str(error), scope)) from None
+    check_resource(JOB_TYPE, properties, user_names=_USER_NAMES, scope=scope)
 
 
 def _tag_problems(tags: Mapping[str, str], source: Any = None) -> list[str]:
@@ -268,7 +291,7 @@ def _tag_problems(tags: Mapping[str, str], source: Any = None) -> list[str]:
         if not (is_unresolved(key) or is_unresolved(value))
     ]
     try:
-        _handler_rules().parse_tags(rendered)
+        handler_module("engine.properties").parse_tags(rendered)
     except ValueError as error:
         message = str(error)
         match = re.match(r"Tags\[(\d+)\](\.Key|\.Value)?", message)
@@ -282,22 +305,36 @@ def _tag_problems(tags: Mapping[str, str], source: Any = None) -> list[str]:
     return []
 
 
+def handler_module(name: str) -> ModuleType:
+    """A module of the handler's ``cleanrooms`` package (``engine.limits``, ``kinds``...).
+
+    Only modules that import no boto3: the package is loaded from the handler folder under a
+    private name, so that nothing of it can shadow a module of the user's app.
+    """
+    _handler_package()
+    return importlib.import_module(f"{_PACKAGE}.{name}")
+
+
 @functools.cache
-def _handler_rules() -> ModuleType:
-    path = handler_asset_dir() / "job_properties.py"
-    spec = importlib.util.spec_from_file_location("_cdk_cleanrooms_ml_job_properties", path)
+def _handler_package() -> ModuleType:
+    root = handler_asset_dir() / "cleanrooms"
+    spec = importlib.util.spec_from_file_location(
+        _PACKAGE, root / "__init__.py", submodule_search_locations=[str(root)]
+    )
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the handler's checks from {path}")
+        raise ImportError(f"cannot load the handler's checks from {root}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
+    sys.modules[_PACKAGE] = module
     spec.loader.exec_module(module)
     return module
 
 
 @functools.cache
-def _start_input_shape() -> Any:
+def input_shape(service: str, operation: str) -> Any:
+    """The input shape of ``operation``: from the model the handler ships, else botocore's."""
+    import botocore.loaders
     import botocore.model
 
-    with gzip.open(handler_asset_dir() / _MODEL) as model:
-        service = botocore.model.ServiceModel(json.load(model))
-    return service.operation_model("StartAudienceGenerationJob").input_shape
+    loader = botocore.loaders.Loader(extra_search_paths=[str(handler_asset_dir() / "models")])
+    model = botocore.model.ServiceModel(loader.load_service_model(service, "service-2"), service)
+    return model.operation_model(operation).input_shape

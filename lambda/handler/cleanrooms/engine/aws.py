@@ -1,4 +1,4 @@
-"""The handler's only door to AWS: its boto3 clients and the calls built on them.
+"""The handler's only door to AWS: its boto3 clients and the calls built on them, for every kind.
 
 Clients take their endpoint, credentials, Region and retry settings from standard boto3
 configuration (``AWS_ENDPOINT_URL_CLEANROOMSML``, ``AWS_ENDPOINT_URL_CLOUDFORMATION``,
@@ -20,15 +20,19 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore import xform_name
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import ClientError
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
+from .errors import NOT_FOUND, InvocationBudgetExceeded, error_code, error_message
+from .kind import Kind
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 # botocore reads its data path when the first session builds its loader, after this line.
 os.environ["AWS_DATA_PATH"] = os.pathsep.join(
     [str(MODELS_DIR), *filter(None, os.environ.get("AWS_DATA_PATH", "").split(os.pathsep))]
@@ -42,28 +46,9 @@ invocation returns within 80 s, well inside the handler's 120 s Lambda timeout."
 LAMBDA_TIMEOUT_MARGIN_SECONDS = 40.0
 """With a Lambda context, the budget also ends this long before the function's own timeout."""
 
-_TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",  # CloudFormation's name for it
-        "ServiceQuotaExceededException",  # at most 10 jobs in progress: a slot frees up later
-        "InternalServiceException",  # the model's name for its 500
-        "ServiceUnavailableException",
-        "RequestTimeout",
-    }
-)
-
-NOT_FOUND = "ResourceNotFoundException"
-CONFLICT = "ConflictException"
 _STACK_GONE = "ValidationError"  # CloudFormation: "Stack with id ... does not exist", or resource
 
 _budget_ends = float("inf")
-
-
-class InvocationBudgetExceeded(BotoCoreError):
-    """The invocation's time for AWS calls is up: the next poll tries again."""
-
-    fmt = "The invocation's time budget for AWS calls is used up"
 
 
 def begin_invocation(context: Any = None) -> None:
@@ -86,12 +71,6 @@ def _check_budget(**_: Any) -> None:
         raise InvocationBudgetExceeded()
 
 
-def _guarded(made: Any) -> Any:
-    """``made``, with the invocation's budget checked before every attempt (retries included)."""
-    made.meta.events.register("before-send", _check_budget)
-    return made
-
-
 _CONFIG = Config(
     user_agent_extra="cdk-cleanrooms-ml",
     connect_timeout=CONNECT_TIMEOUT_SECONDS,
@@ -100,75 +79,64 @@ _CONFIG = Config(
 
 
 @functools.cache
-def client() -> Any:
-    return _guarded(boto3.client("cleanroomsml", config=_CONFIG))
+def client(service: str = "cleanroomsml") -> Any:
+    """The client of ``service``, with the invocation's budget checked before every attempt."""
+    made = boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    made.meta.events.register("before-send", _check_budget)
+    return made
 
 
-@functools.cache
 def cloudformation() -> Any:
-    return _guarded(boto3.client("cloudformation", config=_CONFIG))
+    return client("cloudformation")
 
 
-def start_input_shape() -> Any:
-    """The service model's input shape of StartAudienceGenerationJob (for ``check_request``)."""
-    return client().meta.service_model.operation_model("StartAudienceGenerationJob").input_shape
+def call(service: str, operation: str, **parameters: Any) -> dict[str, Any]:
+    """Operation ``operation`` (its service-model name) of ``service`` with these parameters."""
+    response: dict[str, Any] = getattr(client(service), xform_name(operation))(**parameters)
+    return response
 
 
-def error_code(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code", "Unknown"))
-    return type(error).__name__
+def input_shape(service: str, operation: str) -> Any:
+    """The service model's input shape of ``operation`` (for ``properties.check_request``)."""
+    return client(service).meta.service_model.operation_model(operation).input_shape
 
 
-def error_message(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Message", ""))
-    return str(error)
-
-
-def is_transient(error: Exception) -> bool:
-    """Whether the same call may well succeed later (after botocore's own retries ran out)."""
-    if isinstance(error, (ConnectionError, HTTPClientError, InvocationBudgetExceeded)):
-        return True
-    if isinstance(error, ClientError):
-        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        return error_code(error) in _TRANSIENT_CODES or status >= 500
-    return False
-
-
-def get_job(arn: str) -> dict[str, Any] | None:
-    """GetAudienceGenerationJob, or None once the job is gone."""
+def get(kind: Kind, arn: str) -> dict[str, Any] | None:
+    """The kind's Get of ``arn``, or None once the resource is gone."""
     try:
-        job: dict[str, Any] = client().get_audience_generation_job(audienceGenerationJobArn=arn)
+        return call(kind.service, kind.operations.get, **{kind.arn_member: arn})
     except ClientError as error:
         if error_code(error) == NOT_FOUND:
             return None
         raise
-    return job
 
 
-def find_job_arn(name: str, configured_audience_model_arn: str | None = None) -> str | None:
-    """The ARN of the job with this name (names are unique per account), or None.
+def delete(kind: Kind, arn: str) -> None:
+    call(kind.service, kind.operations.delete, **{kind.arn_member: arn})
 
-    With ``configured_audience_model_arn`` only that model's jobs are listed: fewer pages, but
-    a job of another model holding the name is not found.
+
+def find_arn(kind: Kind, name: str, filters: Mapping[str, Any] | None = None) -> str | None:
+    """The ARN of the resource with this name (names are unique per account), or None.
+
+    ``filters`` narrow the listing (a job's model, say): fewer pages, but a resource outside them
+    holding the name is not found.
     """
-    matches = find_job_arns(lambda candidate: candidate == name, configured_audience_model_arn)
-    return next(iter(matches), None)
+    return next(iter(find_arns(kind, lambda candidate: candidate == name, filters)), None)
 
 
-def find_job_arns(
-    matches: Callable[[str], bool], configured_audience_model_arn: str | None = None
+def find_arns(
+    kind: Kind, matches: Callable[[str], bool], filters: Mapping[str, Any] | None = None
 ) -> list[str]:
-    """The ARNs of the account's jobs whose names ``matches`` accepts (of one model, if given)."""
-    parameters: dict[str, Any] = {"PaginationConfig": {"PageSize": 100}}
-    if configured_audience_model_arn:
-        parameters["configuredAudienceModelArn"] = configured_audience_model_arn
-    pages = client().get_paginator("list_audience_generation_jobs").paginate(**parameters)
+    """The ARNs of the account's resources of ``kind`` whose names ``matches`` accepts."""
+    pages = (
+        client(kind.service)
+        .get_paginator(xform_name(kind.operations.list))
+        .paginate(**(filters or {}), PaginationConfig={"PageSize": 100})
+    )
     return [
-        str(summary["audienceGenerationJobArn"])
+        str(summary[kind.arn_member])
         for page in pages
-        for summary in page.get("audienceGenerationJobs", [])
+        for summary in page.get(kind.list_member, [])
         if matches(str(summary.get("name", "")))
     ]
 

@@ -1,9 +1,10 @@
-"""Who a job is: its generated name, the ownership tag, and the physical ids the handler reports.
+"""Who a resource is: its generated name, its ownership tag, the physical ids the handler reports.
 
-StartAudienceGenerationJob has no client token, but job names are unique per account. A name
-derived from the request makes a retried or redelivered Start meet ConflictException instead of
-starting a second job, and the existing job can then be found by that name. The ownership tag tells
-the handler's own jobs from anyone else's, and which properties a job was started from.
+No create operation of these kinds takes a client token, but names are unique per account and kind.
+A name derived from the request makes a retried or redelivered create meet ConflictException
+instead of making a second resource, and the existing one can then be found by that name. The
+ownership tag tells the handler's own resources from anyone else's, and which properties a resource
+was created from.
 """
 
 from __future__ import annotations
@@ -13,19 +14,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from job_properties import JOB_ARN_PATTERN, OWNER_TAG_KEY
+from . import limits
+from .properties import OWNER_TAG_KEY
 
-MAX_NAME_LENGTH = 63
+MAX_NAME_LENGTH = limits.MAX_NAME_LENGTH
 _DIGEST_LENGTH = 12
 PENDING_PREFIX = "cdk-cleanrooms-ml:pending-start:"
-"""Physical id of a job whose Start is still owed (quota full, throttled): it carries the name."""
+"""Physical id of a resource whose create is still owed (quota full, throttled): it carries the
+name."""
 _PENDING_REQUEST = re.compile(rf"([0-9a-f]{{{_DIGEST_LENGTH}}}):")
 CREATE_FAILED_MARKER = "AWSCDK::CustomResourceProviderFramework::CREATE_FAILED"
 """The Provider framework's physical id for a Create whose ``on_event`` failed."""
 
 
 def generated_name(stack_id: str, logical_id: str, request_id: str) -> str:
-    """A job name unique per account: the same for a redelivered event, new for a replacement.
+    """A name unique per account and kind: the same for a redelivered event, new for a replacement.
 
     ``<stack name>-<logical id>-<digest>`` cut to 63 characters; the digest covers the full stack id
     (which holds the Region and a UUID), the logical id and the request id.
@@ -44,11 +47,11 @@ def generated_name_prefix(stack_id: str, logical_id: str) -> str:
 
 @dataclass(frozen=True)
 class Ownership:
-    """What a job's ownership tag records (each part "" when the tag lacks it).
+    """What a resource's ownership tag records (each part "" when the tag lacks it).
 
     The tag's value is ``<owner>/<configuration>/<request>/<replaces>``: digests of the stack id and
-    logical id, of the job-defining properties, of the CloudFormation request that started the job,
-    and of the physical id that job was started to replace ("" for a Create). Jobs started by
+    logical id, of the resource-defining properties, of the CloudFormation request that made it,
+    and of the physical id it was made to replace ("" for a Create). Resources started by
     0.1.0 carry only the first two parts.
     """
 
@@ -58,12 +61,12 @@ class Ownership:
     replaces: str = ""
 
     def names(self, stack_id: str, logical_id: str) -> bool:
-        """Whether this stack resource started the job."""
+        """Whether this stack resource started the resource."""
         return self.owner == _owner(stack_id, logical_id)
 
 
 def ownership(tags: Mapping[str, str]) -> Ownership:
-    """The ownership a job's tags record."""
+    """The ownership a resource's tags record."""
     value = tags.get(OWNER_TAG_KEY)
     if value is None:
         return Ownership()
@@ -79,7 +82,7 @@ def owner_tag(
     request_id: str,
     replaces: str | None = None,
 ) -> dict[str, str]:
-    """The ownership tag of a job started by request ``request_id`` (see ``Ownership``)."""
+    """The ownership tag of a resource started by request ``request_id`` (see ``Ownership``)."""
     parts = (
         _owner(stack_id, logical_id),
         configuration,
@@ -95,18 +98,14 @@ def request_digest(request_id: str) -> str:
 
 
 def replaced_digest(physical_id: str) -> str:
-    """The replaces part of the ownership tag of a job started to replace ``physical_id``."""
+    """The replaces part of the ownership tag of a resource started to replace ``physical_id``."""
     return _digest(physical_id)
 
 
-def is_job_arn(physical_id: str | None) -> bool:
-    return bool(physical_id) and JOB_ARN_PATTERN.fullmatch(physical_id or "") is not None
-
-
 def pending_id(name: str, request_id: str = "") -> str:
-    """The physical id of a Start still owed: the job's name, after the request's digest.
+    """The physical id of a create still owed: the resource's name, after the request's digest.
 
-    The digest tells the job this request would start from another job of the same name (one kept
+    The digest tells the resource this request would make from another of the same name (one kept
     by RemovalPolicy.RETAIN, say), which a Delete of this id must leave alone. Ids written by 0.1.0
     carry only the name.
     """
@@ -114,7 +113,7 @@ def pending_id(name: str, request_id: str = "") -> str:
 
 
 def pending_name(physical_id: str | None) -> str | None:
-    """The job name in a pending physical id, or None for any other id."""
+    """The resource name in a pending physical id, or None for any other id."""
     if physical_id and physical_id.startswith(PENDING_PREFIX):
         rest = physical_id[len(PENDING_PREFIX) :]
         return _PENDING_REQUEST.sub("", rest, count=1) or None
@@ -128,8 +127,8 @@ def pending_request(physical_id: str) -> str:
 
 
 CLAIM_TAG_KEY = "cdk-cleanrooms-ml:cancelled-create"
-"""Tag the Delete of a cancelled create puts on the job it removes, as the digest of its physical
-id: a retry of that Delete, however late, still knows the job for its own."""
+"""Tag the Delete of a cancelled create puts on the resource it removes, as the digest of its
+physical id: a retry of that Delete, however late, still knows the resource for its own."""
 
 
 def claim(physical_id: str) -> str:
@@ -137,8 +136,8 @@ def claim(physical_id: str) -> str:
     return _digest(physical_id)
 
 
-def names_job(physical_id: str | None, arn: str, name: str) -> bool:
-    """Whether ``physical_id`` is the job's ARN or a pending id that carries its name."""
+def names(physical_id: str | None, arn: str, name: str) -> bool:
+    """Whether ``physical_id`` is the resource's ARN or a pending id that carries its name."""
     return physical_id == arn or pending_name(physical_id) == name
 
 

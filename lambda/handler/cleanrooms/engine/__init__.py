@@ -1,0 +1,1 @@
+"""The lifecycle engine: what every resource kind gets without writing it (see ``lifecycle``)."""

@@ -1,0 +1,90 @@
+"""What a resource kind declares; the engine (``lifecycle``) does everything else with it.
+
+A kind is data plus, at most, two small hooks: which API operations create, read, list, update and
+delete it, where its ARN and status are, which properties change in place, and any rule the service
+model does not carry. Nothing here calls AWS: a hook that must (the configured audience model's
+resource policy) is handed the engine's one client module, ``api``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class Api(Protocol):
+    """The part of ``engine.aws`` a kind's hook may use."""
+
+    def call(self, service: str, operation: str, **parameters: Any) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Operations:
+    """The API operations of a kind, by their names in the service model."""
+
+    create: str
+    get: str
+    list: str
+    delete: str
+    update: str | None = None
+    """Changes the kind's ``in_place`` properties; None: only tags change in place."""
+
+
+Rules = Callable[[Mapping[str, Any], Callable[[Any], bool]], None]
+"""Checks of the template properties the service model does not carry: ``(raw, skip)``, raising
+``properties.InvalidPropertyError`` naming the property. ``skip`` tells unresolved values (at
+synth)."""
+
+Converge = Callable[[Api, str, Mapping[str, Any] | None, Mapping[str, Any]], bool]
+"""Bring what only the kind knows about (a resource policy) from the ``old`` properties (None on
+create) to the ``new`` ones, for the resource at the ARN: True when done, False to try again on
+the next poll. Called after every create and update until it returns True; must be idempotent."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One resource type the handler serves (see the module's docstring)."""
+
+    resource_type: str
+    """The custom resource type, ``Custom::CleanRoomsML...``: ``index`` dispatches on it."""
+    noun: str
+    """How messages name one resource: ``job``, ``configured audience model``."""
+    service: str
+    """The boto3 service name: ``cleanroomsml``, ``cleanrooms``."""
+    operations: Operations
+    arn_member: str
+    """The ARN's member in the create response, the Get/Delete/Update requests, the Get response
+    and the list summaries: ``audienceGenerationJobArn``."""
+    list_member: str
+    """The list response's member holding the summaries: ``audienceGenerationJobs``."""
+    arn_pattern: re.Pattern[str]
+    attributes: Callable[[str, str], dict[str, str]]
+    """``(arn, name)`` -> the ``Data`` CloudFormation's GetAtt reads."""
+    made: str = "created"
+    """How messages say the create operation made one: ``started`` (a job), ``created``."""
+    in_place: frozenset[str] = frozenset()
+    """Template properties the update operation (or ``converge``) changes without replacing."""
+    creating: frozenset[str] = frozenset()
+    """Statuses of a resource still being created; empty for a kind whose create is synchronous."""
+    deleting: frozenset[str] = frozenset()
+    """Statuses of a resource being deleted; empty for a kind whose delete is synchronous."""
+    waits: bool = False
+    """Whether ``WaitForCompletion``/``WaitTimeoutSeconds`` apply: wait for ACTIVE after create."""
+    extra_properties: frozenset[str] = frozenset()
+    """Template properties that are no member of the create request (``converge`` reads them)."""
+    sensitive_properties: frozenset[str] = frozenset()
+    """Properties no message may quote, beyond what the service model marks sensitive."""
+    rules: Rules | None = None
+    converge: Converge | None = None
+    list_filter: Callable[[Mapping[str, Any]], dict[str, Any]] = field(default=lambda raw: {})
+    """List parameters that narrow the search for one resource by name (fewer pages)."""
+
+    def is_arn(self, physical_id: str | None) -> bool:
+        return bool(physical_id) and self.arn_pattern.fullmatch(physical_id or "") is not None
+
+    @property
+    def title(self) -> str:
+        """The noun at the start of a sentence."""
+        return self.noun[:1].upper() + self.noun[1:]

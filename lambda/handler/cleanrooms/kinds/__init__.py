@@ -1,0 +1,22 @@
+"""Every kind the handler serves, by CloudFormation resource type (``index`` dispatches on it).
+
+Adding a kind: write its module here (a ``KIND``), and list it below.
+"""
+
+from __future__ import annotations
+
+from ..engine.kind import Kind
+from . import audience_generation_job
+
+KINDS: dict[str, Kind] = {kind.resource_type: kind for kind in (audience_generation_job.KIND,)}
+
+
+def kind_of(resource_type: str) -> Kind:
+    """The kind of ``resource_type``; a clear error for a type this handler does not serve."""
+    try:
+        return KINDS[resource_type]
+    except KeyError:
+        raise ValueError(
+            f"ResourceType {resource_type!r} is not served by this handler; it serves "
+            f"{', '.join(sorted(KINDS))}"
+        ) from None
