@@ -6,9 +6,12 @@ Adding a kind: write its module here (a ``KIND``), and list it below.
 from __future__ import annotations
 
 from ..engine.kind import Kind
-from . import audience_generation_job
+from . import audience_generation_job, configured_audience_model
 
-KINDS: dict[str, Kind] = {kind.resource_type: kind for kind in (audience_generation_job.KIND,)}
+KINDS: dict[str, Kind] = {
+    kind.resource_type: kind
+    for kind in (audience_generation_job.KIND, configured_audience_model.KIND)
+}
 
 
 def kind_of(resource_type: str) -> Kind:

@@ -1,0 +1,151 @@
+"""``Custom::CleanRoomsMLConfiguredAudienceModel``: a configured audience model and its policy.
+
+Created, read, updated and deleted synchronously (its status is ACTIVE at once). Update changes
+``outputConfig``, ``audienceModelArn``, ``sharedAudienceMetrics``, ``minMatchingSeedSize``,
+``audienceSizeConfig`` and ``description`` in place; a new ``Name`` or
+``ChildResourceTagOnCreatePolicy`` needs a new model (the engine replaces it), and so does
+removing an in-place member (Update cannot unset one).
+
+Its resource policy is the template property ``ConfiguredAudienceModelPolicy``, a policy document
+whose statements may leave out ``Resource`` (the model's own ARN is filled in). ``converge`` puts
+it with PutConfiguredAudienceModelPolicy, replaces it with ``previousPolicyHash`` only while it is
+still what this stack put, and deletes it once the property is gone: a policy changed outside
+CloudFormation is never overwritten silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..engine.errors import HandlerError, error_code
+from ..engine.kind import Api, Kind, Operations
+from ..engine.properties import InvalidPropertyError
+
+RESOURCE_TYPE = "Custom::CleanRoomsMLConfiguredAudienceModel"
+POLICY = "ConfiguredAudienceModelPolicy"
+
+ARN_PATTERN = re.compile(
+    r"arn:aws[-a-z]*:cleanrooms-ml:[-a-z0-9]+:[0-9]{12}:configured-audience-model/[-a-zA-Z0-9_/.]+"
+)
+_SERVICE = "cleanroomsml"
+
+
+def _rules(raw: Mapping[str, Any], skip: Callable[[Any], bool]) -> None:
+    """The policy is a document: an object whose Statement is a non-empty list of objects."""
+    policy = raw.get(POLICY)
+    if policy is None or skip(policy):
+        return
+    if not isinstance(policy, Mapping):
+        raise InvalidPropertyError(f"{POLICY}: must be a policy document (an object)")
+    statements = policy.get("Statement")
+    if skip(statements):
+        return
+    if not isinstance(statements, list) or not statements:
+        raise InvalidPropertyError(f"{POLICY}.Statement: must be a non-empty list of statements")
+    for index, statement in enumerate(statements):
+        if not isinstance(statement, Mapping) and not skip(statement):
+            raise InvalidPropertyError(f"{POLICY}.Statement[{index}]: must be an object")
+
+
+def policy_document(raw: Mapping[str, Any] | None, arn: str) -> str | None:
+    """The policy ``raw`` declares, as PutConfiguredAudienceModelPolicy takes it (JSON text),
+    with the model's ARN as ``Resource`` of every statement that names none; None without one."""
+    policy = (raw or {}).get(POLICY)
+    if not isinstance(policy, Mapping):
+        return None
+    statements = [
+        statement
+        if "Resource" in statement or "NotResource" in statement
+        else {**statement, "Resource": arn}
+        for statement in policy.get("Statement") or []
+        if isinstance(statement, Mapping)
+    ]
+    return json.dumps({**policy, "Statement": statements}, separators=(",", ":"))
+
+
+def _converge(api: Api, arn: str, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Bring the model's policy from what ``old`` declared (None: a new model) to ``new``'s."""
+    desired = policy_document(new, arn)
+    previous = policy_document(old, arn)
+    current, current_hash = _current_policy(api, arn)
+    if _same(current, desired):
+        return True
+    if current is not None and not _same(current, previous):
+        raise HandlerError(
+            f"{POLICY}: the resource policy of configured audience model {arn} was changed "
+            "outside CloudFormation (it is neither what this stack put nor what it declares); "
+            "it is not overwritten. Restore it or delete it by hand, or declare it, then retry."
+        )
+    if desired is None:
+        api.call(_SERVICE, "DeleteConfiguredAudienceModelPolicy", configuredAudienceModelArn=arn)
+        return True
+    condition: dict[str, str] = (
+        {"previousPolicyHash": str(current_hash)}
+        if current is not None
+        else {"policyExistenceCondition": "POLICY_MUST_NOT_EXIST"}
+    )
+    api.call(
+        _SERVICE,
+        "PutConfiguredAudienceModelPolicy",
+        configuredAudienceModelArn=arn,
+        configuredAudienceModelPolicy=desired,
+        **condition,
+    )
+    return True
+
+
+def _current_policy(api: Api, arn: str) -> tuple[str | None, str | None]:
+    try:
+        response = api.call(
+            _SERVICE, "GetConfiguredAudienceModelPolicy", configuredAudienceModelArn=arn
+        )
+    except Exception as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return None, None  # no policy (the model itself was just read)
+        raise
+    return response.get("configuredAudienceModelPolicy"), response.get("policyHash")
+
+
+def _same(first: str | None, second: str | None) -> bool:
+    """Whether two policy texts say the same (the service may store them reformatted)."""
+    if first is None or second is None:
+        return first is second
+    try:
+        return bool(json.loads(first) == json.loads(second))
+    except ValueError:
+        return first == second
+
+
+KIND = Kind(
+    resource_type=RESOURCE_TYPE,
+    noun="configured audience model",
+    service=_SERVICE,
+    operations=Operations(
+        create="CreateConfiguredAudienceModel",
+        get="GetConfiguredAudienceModel",
+        list="ListConfiguredAudienceModels",
+        delete="DeleteConfiguredAudienceModel",
+        update="UpdateConfiguredAudienceModel",
+    ),
+    arn_member="configuredAudienceModelArn",
+    list_member="configuredAudienceModels",
+    arn_pattern=ARN_PATTERN,
+    attributes=lambda arn, name: {"ConfiguredAudienceModelArn": arn, "Name": name},
+    in_place=frozenset(
+        {
+            "AudienceModelArn",
+            "OutputConfig",
+            "SharedAudienceMetrics",
+            "MinMatchingSeedSize",
+            "AudienceSizeConfig",
+            "Description",
+            POLICY,
+        }
+    ),
+    extra_properties=frozenset({POLICY}),
+    rules=_rules,
+    converge=_converge,
+)
