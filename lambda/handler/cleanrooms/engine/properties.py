@@ -349,7 +349,7 @@ def _members(shape: Any) -> dict[str, Any]:
 
 
 def _camel(key: str, shape: Any) -> str:
-    return next(member for member in shape.members if _pascal(member) == key)
+    return str(next(member for member in shape.members if _pascal(member) == key))
 
 
 def _check_known(value: Any, shape: Any, path: str, extra: frozenset[str] = frozenset()) -> None:
