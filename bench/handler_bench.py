@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "lambda" / "audience_generation_job")]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "lambda" / "handler")]
 
 import index  # noqa: E402
 from cleanrooms.kinds.audience_generation_job import KIND as JOB  # noqa: E402
