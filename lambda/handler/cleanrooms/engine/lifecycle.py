@@ -108,7 +108,10 @@ def _on_update(kind: Kind, event: Mapping[str, Any]) -> dict[str, Any]:
         name = props.name or (pending if not changes else _generated_name(event))
         held = {"held_name": pending, "held_request": identity.pending_request(physical_id)}
         return _start(kind, event, props, name, replaces=physical_id, **held)
-    if kind.is_arn(physical_id) and (not changes or _made_from(kind, event, physical_id, new)):
+    unset = properties.unset_members(kind, old, new)
+    if kind.is_arn(physical_id) and (
+        not changes or (not unset and _made_from(kind, event, physical_id, new))
+    ):
         # Tags, in-place members and handler settings change in place. So does a return to the
         # properties the resource was made from, which is already what is wanted.
         return _update_in_place(
@@ -149,7 +152,7 @@ def _update_in_place(
     state = HandlerState.begin(
         "update", deadline, tags=dict(tags), tags_applied=applied, updated=updated, wait=wait
     )
-    if not (applied and updated):
+    if not (applied and updated) or kind.converge is not None:
         # The waiter finishes later, unless CloudFormation has moved on by then (the rollback
         # of a cancelled update restores the resource itself): this is the baseline it compares
         # with.
@@ -443,13 +446,21 @@ def _converge(kind: Kind, event: Mapping[str, Any], state: HandlerState, arn: st
         return True
     in_place = state.action == "update"
     old = (event.get("OldResourceProperties") or {}) if in_place else None
+    if in_place and _awaited(event, state)[0] is False:
+        # A cancelled update: its rollback restores what this one would change; changing it
+        # now could undo the rollback's work.
+        raise HandlerError(
+            f"CloudFormation no longer awaits this update of {kind.noun} {arn} (it was "
+            "cancelled): it is left as the rollback sets it."
+        )
     try:
         return kind.converge(aws, arn, old, event["ResourceProperties"])
     except _CALL_ERRORS as error:
         if is_transient(error):
             logger.info("Finishing %s %s must wait: %s", kind.noun, arn, error_code(error))
             return False
-        raise
+        operation = getattr(error, "operation_name", None) or "Finishing"
+        raise HandlerError(failed(operation, error, f"{kind.noun} {arn}")) from error
 
 
 def _quota_message(kind: Kind, name: str, props: Properties) -> str:

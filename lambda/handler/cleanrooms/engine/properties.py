@@ -198,8 +198,14 @@ def replacing_changes(kind: Kind, old: Mapping[str, Any], new: Mapping[str, Any]
     """
     before, after = _defining(kind, old), _defining(kind, new)
     changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
-    unset = {key for key in kind.in_place - kind.extra_properties if key in old and key not in new}
-    return sorted(changed | unset)
+    return sorted(changed | set(unset_members(kind, old, new)))
+
+
+def unset_members(kind: Kind, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The in-place API members ``old`` sets and ``new`` leaves out, sorted."""
+    return sorted(
+        key for key in kind.in_place - kind.extra_properties if key in old and key not in new
+    )
 
 
 def in_place_changes(kind: Kind, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
