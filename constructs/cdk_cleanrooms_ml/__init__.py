@@ -5,7 +5,7 @@ from cdk_cleanrooms_ml.audience_generation_job import (
     AudienceGenerationJobBase,
     IAudienceGenerationJob,
 )
-from cdk_cleanrooms_ml.provider import AudienceGenerationJobProvider
+from cdk_cleanrooms_ml.provider import AudienceGenerationJobProvider, CleanRoomsMLProvider
 from cdk_cleanrooms_ml.seed_audience import (
     ComputeConfiguration,
     SeedAudience,
@@ -17,6 +17,7 @@ __all__ = [
     "AudienceGenerationJob",
     "AudienceGenerationJobBase",
     "AudienceGenerationJobProvider",
+    "CleanRoomsMLProvider",
     "ComputeConfiguration",
     "IAudienceGenerationJob",
     "SeedAudience",
