@@ -14,7 +14,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
-from cdk_cleanrooms_ml import AudienceGenerationJob, AudienceGenerationJobProvider, SeedAudience
+from cdk_cleanrooms_ml import (
+    AudienceGenerationJob,
+    AudienceGenerationJobProvider,
+    CleanRoomsMLProvider,
+    SeedAudience,
+)
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
 MODEL = "arn:aws:cleanrooms-ml:us-east-1:111122223333:configured-audience-model/model-1"
@@ -125,6 +130,17 @@ def test_configuring_twice_is_an_error() -> None:
 
     with pytest.raises(ValueError, match="has its handler already"):
         AudienceGenerationJobProvider.configure(stack, memory_size=1024)
+
+
+def test_both_names_configure_the_one_provider_of_the_stack() -> None:
+    stack = cdk.Stack(cdk.App(), "Jobs")
+    provider = AudienceGenerationJobProvider.configure(stack, memory_size=512)
+    add_job(stack)
+
+    assert AudienceGenerationJobProvider is CleanRoomsMLProvider
+    assert CleanRoomsMLProvider.of(stack) is provider
+    with pytest.raises(ValueError, match="has its handler already"):
+        CleanRoomsMLProvider.configure(stack, memory_size=1024)
 
 
 @pytest.mark.parametrize(

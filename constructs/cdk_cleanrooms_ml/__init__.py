@@ -1,11 +1,20 @@
 """AWS CDK constructs for AWS Clean Rooms ML resources that CloudFormation has no type for."""
 
+from cdk_cleanrooms_ml.audience_destination import AudienceDestination, AudienceDestinationConfig
 from cdk_cleanrooms_ml.audience_generation_job import (
     AudienceGenerationJob,
     AudienceGenerationJobBase,
     IAudienceGenerationJob,
 )
-from cdk_cleanrooms_ml.provider import AudienceGenerationJobProvider
+from cdk_cleanrooms_ml.audience_size import AudienceSizeConfig, AudienceSizeType
+from cdk_cleanrooms_ml.configured_audience_model import (
+    ConfiguredAudienceModel,
+    ConfiguredAudienceModelBase,
+    IConfiguredAudienceModel,
+    SharedAudienceMetrics,
+    TagOnCreatePolicy,
+)
+from cdk_cleanrooms_ml.provider import AudienceGenerationJobProvider, CleanRoomsMLProvider
 from cdk_cleanrooms_ml.seed_audience import (
     ComputeConfiguration,
     SeedAudience,
@@ -14,12 +23,22 @@ from cdk_cleanrooms_ml.seed_audience import (
 )
 
 __all__ = [
+    "AudienceDestination",
+    "AudienceDestinationConfig",
     "AudienceGenerationJob",
     "AudienceGenerationJobBase",
     "AudienceGenerationJobProvider",
+    "AudienceSizeConfig",
+    "AudienceSizeType",
+    "CleanRoomsMLProvider",
     "ComputeConfiguration",
+    "ConfiguredAudienceModel",
+    "ConfiguredAudienceModelBase",
     "IAudienceGenerationJob",
+    "IConfiguredAudienceModel",
     "SeedAudience",
     "SeedAudienceConfig",
+    "SharedAudienceMetrics",
+    "TagOnCreatePolicy",
     "WorkerComputeType",
 ]

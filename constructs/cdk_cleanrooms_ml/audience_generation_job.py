@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-import jsii
-from aws_cdk import (
-    CfnResource,
-    Duration,
-    IResource,
-    ITaggableV2,
-    RemovalPolicy,
-    Resource,
-    Stack,
-    TagManager,
-    TagType,
-)
+from aws_cdk import Duration, IResource, RemovalPolicy, Resource
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from cdk_cleanrooms_ml.argument_types import check_argument_types
-from cdk_cleanrooms_ml.provider import (
-    MAX_WAIT_TIMEOUT,
-    AudienceGenerationJobProvider,
+from cdk_cleanrooms_ml.provider import MAX_WAIT_TIMEOUT, CleanRoomsMLProvider
+from cdk_cleanrooms_ml.resource_base import (
+    ImportedResource,
+    ManagedResource,
+    check_removal_policy,
+    stack_facts,
 )
 from cdk_cleanrooms_ml.seed_audience import SeedAudience
-from cdk_cleanrooms_ml.validation import (
-    PinnedNames,
-    check_job,
-    check_model_region,
-    check_tags,
-    is_unresolved,
-)
+from cdk_cleanrooms_ml.validation import check_job, check_model_region, check_tags, is_unresolved
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
 READ_ACTIONS = ("cleanrooms-ml:GetAudienceGenerationJob", "cleanrooms-ml:ListTagsForResource")
@@ -86,15 +70,14 @@ class AudienceGenerationJobBase(Resource):
         return self.grant(grantee, *READ_ACTIONS)
 
 
-class _ImportedAudienceGenerationJob(AudienceGenerationJobBase):
+class _ImportedAudienceGenerationJob(AudienceGenerationJobBase, ImportedResource):
     def __init__(self, scope: Construct, id: str, arn: str, name: str | None) -> None:
-        super().__init__(scope, id, environment_from_arn=arn)
-        self._arn = arn
+        super().__init__(scope, id, arn)
         self._name = name
 
     @property
     def audience_generation_job_arn(self) -> str:
-        return self._arn
+        return self._imported_arn
 
     @property
     def audience_generation_job_name(self) -> str:
@@ -107,8 +90,7 @@ class _ImportedAudienceGenerationJob(AudienceGenerationJobBase):
         return self._name
 
 
-@jsii.implements(ITaggableV2)
-class AudienceGenerationJob(AudienceGenerationJobBase):
+class AudienceGenerationJob(AudienceGenerationJobBase, ManagedResource):
     """An AWS Clean Rooms ML audience generation job.
 
     CloudFormation has no resource type for it: a custom resource backed by a handler Lambda
@@ -122,8 +104,12 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
 
     Like any CDK L2, its ``node.default_child`` is its ``CfnResource`` (for escape hatches such as
     ``add_property_override``) and ``apply_removal_policy`` works on it. The handler all jobs of a
-    stack share is set up with ``AudienceGenerationJobProvider.configure`` (defaults there).
+    stack share (with its other Clean Rooms ML resources) is set up with
+    ``CleanRoomsMLProvider.configure`` (defaults there).
     """
+
+    _RESOURCE_TYPE = RESOURCE_TYPE
+    _NOUN = "a job"
 
     @check_argument_types
     def __init__(
@@ -164,19 +150,16 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
         :param removal_policy: what happens to the job when it leaves the stack; ``RETAIN`` keeps
             it. Default: RemovalPolicy.DESTROY.
         """
-        _check_removal_policy(removal_policy)
+        check_removal_policy(removal_policy, self._NOUN)
         wait_seconds = _wait_timeout_seconds(wait_timeout)
         if tags:
             check_tags(tags)
         super().__init__(scope, id)
         seed = seed_audience.bind(self)
-        provider = AudienceGenerationJobProvider.of(self)
+        provider = CleanRoomsMLProvider.of(self)
 
         # Every call into aws-cdk-lib is a round trip to Node: per job they are kept to the few
         # that make the resource (see bench/RESULTS.md); the rest is per stack, on the provider.
-        self._tag_manager = TagManager(
-            TagType.KEY_VALUE, RESOURCE_TYPE, {**provider.stack_tags, **(tags or {})}
-        )
         optional: dict[str, Any] = {
             # "" is no name, to the handler too: it generates one.
             "Name": name or None,
@@ -190,33 +173,14 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
             "SeedAudience": seed.properties,
             **{key: value for key, value in optional.items() if value is not None},
             "WaitForCompletion": wait_for_completion,
-            "Tags": self._tag_manager.rendered_tags,
         }
         check_job(properties)
-        stack = _stack_facts(self, provider)
-        check_model_region(configured_audience_model_arn, stack.region)
-        if name and not is_unresolved(name):
-            stack.pinned_names.claim(
-                RESOURCE_TYPE, name, stack.account, stack.region, lambda: self.node.path
-            )
+        facts = stack_facts(self, provider)
+        check_model_region(configured_audience_model_arn, facts.region)
+        self._pin_name(name, facts)
         # Only a job that passed its checks reaches the handler's policy.
         provider.allow(configured_audience_model_arn, seed.role_arn)
-        provider.check_tags_at_synth(self, self._tag_manager, tags or {})
-        # The CloudFormation resource itself, not a CustomResource around it: with the id
-        # "Resource" it is this construct's default child, as on any L2 (and keeps the logical id
-        # a CustomResource's "Resource/Default" had). ServiceTimeout is left at CloudFormation's
-        # default, 3600 s, its maximum: the provider framework's own limit (55 minutes) fits.
-        self._resource = CfnResource(
-            self,
-            "Resource",
-            type=RESOURCE_TYPE,
-            properties={"ServiceToken": provider.service_token, **properties},
-        )
-        if removal_policy is not RemovalPolicy.DESTROY:
-            # DESTROY is CloudFormation's default: one call into jsii fewer per job.
-            self._resource.apply_removal_policy(removal_policy)
-        self._arn: str | None = None
-        self._name: str | None = None
+        self._create_resource(provider, properties, tags=tags, removal_policy=removal_policy)
 
     @staticmethod
     @check_argument_types
@@ -255,35 +219,12 @@ class AudienceGenerationJob(AudienceGenerationJobBase):
     @property
     def audience_generation_job_arn(self) -> str:
         """The job's ARN (a token: ``Fn::GetAtt`` on the custom resource)."""
-        if self._arn is None:
-            self._arn = self._resource.get_att("AudienceGenerationJobArn").to_string()
-        return self._arn
+        return self._attribute("AudienceGenerationJobArn", arn=True)
 
     @property
     def audience_generation_job_name(self) -> str:
         """The job's name, given or generated (a token)."""
-        if self._name is None:
-            self._name = self._resource.get_att("Name").to_string()
-        return self._name
-
-    @check_argument_types
-    def apply_removal_policy(self, policy: RemovalPolicy) -> None:
-        """What happens to the job when it leaves the stack: DESTROY or RETAIN (no SNAPSHOT)."""
-        _check_removal_policy(policy)
-        super().apply_removal_policy(policy)
-
-    @property
-    def cdk_tag_manager(self) -> TagManager:
-        """Tag manager through which ``Tags.of(...)`` reaches the job."""
-        return self._tag_manager
-
-
-def _check_removal_policy(policy: RemovalPolicy) -> None:
-    if policy not in (RemovalPolicy.DESTROY, RemovalPolicy.RETAIN):
-        raise ValueError(
-            "removal_policy: must be RemovalPolicy.DESTROY or RemovalPolicy.RETAIN (a job has no "
-            f"snapshot), got {policy}"
-        )
+        return self._attribute("Name")
 
 
 def _wait_timeout_seconds(wait_timeout: Duration | None) -> float | None:
@@ -299,37 +240,3 @@ def _wait_timeout_seconds(wait_timeout: Duration | None) -> float | None:
             f"seconds (the provider framework gives up after 55), got {seconds:g} seconds"
         )
     return int(seconds)
-
-
-@dataclass(frozen=True)
-class _StackFacts:
-    """What jobs need to know of their stack, read once per stack: each read is a jsii call."""
-
-    account: str | None
-    """None when it is a token (an environment-agnostic stack)."""
-    region: str | None
-    """None when it is a token."""
-    pinned_names: PinnedNames
-    """The names pinned by the jobs of the whole app."""
-
-
-_STACK_FACTS: weakref.WeakKeyDictionary[AudienceGenerationJobProvider, _StackFacts] = (
-    weakref.WeakKeyDictionary()
-)
-"""Per stack, keyed by its provider: every job has that already, at no jsii call."""
-_PINNED_NAMES: weakref.WeakKeyDictionary[Any, PinnedNames] = weakref.WeakKeyDictionary()
-"""Per app, keyed by the root of its construct tree."""
-
-
-def _stack_facts(job: Construct, provider: AudienceGenerationJobProvider) -> _StackFacts:
-    facts = _STACK_FACTS.get(provider)
-    if facts is None:
-        stack = Stack.of(job)
-        account, region = stack.account, stack.region
-        facts = _StackFacts(
-            account=None if is_unresolved(account) else account,
-            region=None if is_unresolved(region) else region,
-            pinned_names=_PINNED_NAMES.setdefault(stack.node.root, PinnedNames()),
-        )
-        _STACK_FACTS[provider] = facts
-    return facts

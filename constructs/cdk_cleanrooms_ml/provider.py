@@ -1,13 +1,27 @@
-"""The custom resource provider behind every audience generation job of a stack: one per stack."""
+"""The custom resource provider behind every Clean Rooms ML resource of a stack: one per stack.
+
+``CleanRoomsMLProvider`` serves every kind this library defines (audience generation jobs,
+configured audience models, ...). ``AudienceGenerationJobProvider`` is the same class under the
+name it had when it served jobs only; both names work.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import jsii
-from aws_cdk import CfnElement, CfnResource, Duration, Stack, TagManager
+from aws_cdk import (
+    CfnElement,
+    CfnResource,
+    Duration,
+    IStableStringProducer,
+    Lazy,
+    Stack,
+    TagManager,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -18,7 +32,7 @@ from constructs import Construct, IConstruct, IValidation
 from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.handler_asset import handler_asset_dir
 from cdk_cleanrooms_ml.nag import acknowledge, flatten_cfn_reference
-from cdk_cleanrooms_ml.validation import merged_tag_problems
+from cdk_cleanrooms_ml.validation import is_unresolved, merged_tag_problems
 
 QUERY_INTERVAL = Duration.seconds(30)
 TOTAL_TIMEOUT = Duration.minutes(55)
@@ -32,39 +46,105 @@ DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 MIN_PYTHON = (3, 10)
 """The oldest Python the handler's code runs on."""
 
-_ID = "CleanRoomsMLJobProvider"  # short: every job's ServiceToken names a resource under it
+# Short, since every resource's ServiceToken names a resource under it; named when the provider
+# served jobs only, and kept: another id would change the logical id of everything under it.
+_ID = "CleanRoomsMLJobProvider"
 _CACHE_ATTRIBUTE = "_cdk_cleanrooms_ml_provider"
-_JOB_ACTIONS = [
-    "cleanrooms-ml:GetAudienceGenerationJob",
-    "cleanrooms-ml:DeleteAudienceGenerationJob",
+_PASSED_TO_CLEAN_ROOMS_ML = {"StringEquals": {"iam:PassedToService": "cleanrooms-ml.amazonaws.com"}}
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What the handler may do to the resources of one kind, granted with the stack's first one."""
+
+    noun: str
+    """One resource, in messages and descriptions: ``audience generation job``."""
+    arn_resource: str
+    """The resource type in its ARNs: ``audience-generation-job``."""
+    actions: tuple[str, ...]
+    """The actions on the resources themselves: on every ARN of the kind in the stack's account
+    and Region, since the service generates their ids."""
+    arns_reason: str
+    list_action: str
+    """The List operation that finds a resource whose create answer was lost, by its name: it has
+    no resource-level permissions."""
+    list_reason: str
+
+
+_TAGGING = (
     "cleanrooms-ml:TagResource",
     "cleanrooms-ml:UntagResource",
     "cleanrooms-ml:ListTagsForResource",
-]
+)
+JOBS = _Kind(
+    noun="audience generation job",
+    arn_resource="audience-generation-job",
+    actions=(
+        "cleanrooms-ml:GetAudienceGenerationJob",
+        "cleanrooms-ml:DeleteAudienceGenerationJob",
+        *_TAGGING,
+    ),
+    arns_reason=(
+        "Clean Rooms ML generates job ids; the handler may touch only audience generation jobs "
+        "of this account and Region, and deletes only those whose ownership tag names it."
+    ),
+    list_action="cleanrooms-ml:ListAudienceGenerationJobs",
+    list_reason=(
+        "ListAudienceGenerationJobs has no resource-level permissions; the handler lists jobs "
+        "to find one whose Start answer was lost."
+    ),
+)
+CONFIGURED_AUDIENCE_MODELS = _Kind(
+    noun="configured audience model",
+    arn_resource="configured-audience-model",
+    actions=(
+        "cleanrooms-ml:GetConfiguredAudienceModel",
+        "cleanrooms-ml:UpdateConfiguredAudienceModel",
+        "cleanrooms-ml:DeleteConfiguredAudienceModel",
+        "cleanrooms-ml:PutConfiguredAudienceModelPolicy",
+        "cleanrooms-ml:GetConfiguredAudienceModelPolicy",
+        "cleanrooms-ml:DeleteConfiguredAudienceModelPolicy",
+        *_TAGGING,
+    ),
+    arns_reason=(
+        "Clean Rooms ML generates configured audience model ids; the handler may touch only "
+        "configured audience models of this account and Region, and deletes only those whose "
+        "ownership tag names it. Jobs of this stack start on its configured audience models, "
+        "whose ARNs its own policy cannot name (a dependency cycle)."
+    ),
+    list_action="cleanrooms-ml:ListConfiguredAudienceModels",
+    list_reason=(
+        "ListConfiguredAudienceModels has no resource-level permissions; the handler lists "
+        "configured audience models to find one whose Create answer was lost."
+    ),
+)
 
 
-class AudienceGenerationJobProvider(Construct):
-    """The handler behind every audience generation job of a stack: one per stack.
+class CleanRoomsMLProvider(Construct):
+    """The handler behind every Clean Rooms ML resource of a stack: one per stack.
 
     Two Lambda functions (``on_event`` and ``is_complete``), their role and log group, and the CDK
-    Provider framework around them. The first job of a stack creates it with the defaults below;
-    ``configure(stack, ...)`` before that job creates it with other settings.
+    Provider framework around them. The stack's first resource (of any kind) creates it with the
+    defaults below; ``configure(stack, ...)`` before that resource creates it with other settings.
+
+    The handler's role may do what the kinds in the stack need, each kind's permissions added with
+    its first resource. ``AudienceGenerationJobProvider`` is another name of this class.
     """
 
     @staticmethod
-    def of(scope: Construct) -> AudienceGenerationJobProvider:
+    def of(scope: Construct) -> CleanRoomsMLProvider:
         """The provider of ``scope``'s stack, created with the defaults if it has none yet."""
         stack = Stack.of(scope)
         # Kept on the stack's Python object too: a lookup through the construct tree costs jsii
-        # round trips for every job.
+        # round trips for every resource.
         cached = getattr(stack, _CACHE_ATTRIBUTE, None)
-        if isinstance(cached, AudienceGenerationJobProvider):
+        if isinstance(cached, CleanRoomsMLProvider):
             return cached
         existing = stack.node.try_find_child(_ID)
         provider = (
             existing
-            if isinstance(existing, AudienceGenerationJobProvider)
-            else AudienceGenerationJobProvider(stack, _ID)
+            if isinstance(existing, CleanRoomsMLProvider)
+            else CleanRoomsMLProvider(stack, _ID)
         )
         setattr(stack, _CACHE_ATTRIBUTE, provider)
         return provider
@@ -81,12 +161,12 @@ class AudienceGenerationJobProvider(Construct):
         role_path: str | None = None,
         runtime: lambda_.Runtime | None = None,
         architecture: lambda_.Architecture | None = None,
-    ) -> AudienceGenerationJobProvider:
-        """Create the handler of ``scope``'s stack with these settings; call it before any job.
+    ) -> CleanRoomsMLProvider:
+        """Create the handler of ``scope``'s stack with these settings; call it before any resource.
 
-        Settings are per stack and cost nothing per job. Configuring a stack that already has its
-        handler (made by an earlier job, or an earlier ``configure``) raises an error rather than
-        leaving jobs on a handler with other settings.
+        Settings are per stack and cost nothing per resource. Configuring a stack that already has
+        its handler (made by an earlier resource of any kind, or an earlier ``configure``) raises
+        an error rather than leaving resources on a handler with other settings.
 
         :param scope: any construct in the stack.
         :param memory_size: memory of each handler function, in MiB (128 to 10240). Default: 256.
@@ -103,15 +183,15 @@ class AudienceGenerationJobProvider(Construct):
             Default: Architecture.ARM_64.
         """
         stack = Stack.of(scope)
-        if isinstance(getattr(stack, _CACHE_ATTRIBUTE, None), AudienceGenerationJobProvider) or (
+        if isinstance(getattr(stack, _CACHE_ATTRIBUTE, None), CleanRoomsMLProvider) or (
             stack.node.try_find_child(_ID) is not None
         ):
             raise ValueError(
-                f"AudienceGenerationJobProvider.configure: the stack {stack.node.path!r} has its "
-                "handler already (made by an earlier job or configure call); configure it before "
-                "the stack's first job"
+                f"CleanRoomsMLProvider.configure: the stack {stack.node.path!r} has its handler "
+                "already (made by an earlier resource or configure call); configure it before the "
+                "stack's first resource (a job, a configured audience model, ...)"
             )
-        provider = AudienceGenerationJobProvider(
+        provider = CleanRoomsMLProvider(
             stack,
             _ID,
             memory_size=memory_size,
@@ -138,7 +218,7 @@ class AudienceGenerationJobProvider(Construct):
         runtime: lambda_.Runtime | None = None,
         architecture: lambda_.Architecture | None = None,
     ) -> None:
-        """Use ``of`` or ``configure``: a provider made otherwise serves no job."""
+        """Use ``of`` or ``configure``: a provider made otherwise serves no resource."""
         super().__init__(scope, id)
         memory_size = DEFAULT_MEMORY_SIZE if memory_size is None else memory_size
         if not 128 <= memory_size <= 10240:
@@ -147,9 +227,14 @@ class AudienceGenerationJobProvider(Construct):
             _check_runtime(runtime)
         stack = Stack.of(self)
         self.stack_tags: dict[str, str] = dict(stack.tags.tag_values())
-        """The stack's own tags, which jobs take with the lowest precedence."""
+        """The stack's own tags, which resources take with the lowest precedence."""
         self._tag_checks: list[tuple[Construct, TagManager, Mapping[str, str]]] = []
-        self.node.add_validation(_JobTagRules(self._tag_checks, self.stack_tags))
+        self.node.add_validation(_TagRules(self._tag_checks, self.stack_tags))
+        self._kinds: list[_Kind] = []
+        self._list_statement: iam.PolicyStatement | None = None
+        self._arn_patterns: dict[str, str] = {}
+        self._own_arn_tokens: set[str] = set()
+        self._handler_policy: IConstruct | None = None
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -160,37 +245,21 @@ class AudienceGenerationJobProvider(Construct):
             self,
             "HandlerRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Starts, tags and deletes Clean Rooms ML audience generation jobs",
+            description=Lazy.string(_Description(self._kinds, "role")),
             path=role_path,
         )
         self.log_group.grant_write(self.role)
-        self._job_arns = stack.format_arn(
-            service="cleanrooms-ml", resource="audience-generation-job", resource_name="*"
+        self._start = _GrowingStatement(self.role, ["cleanrooms-ml:StartAudienceGenerationJob"])
+        self._create_configured = _GrowingStatement(
+            self.role,
+            [
+                "cleanrooms-ml:CreateConfiguredAudienceModel",
+                "cleanrooms-ml:UpdateConfiguredAudienceModel",
+            ],
         )
-        self.role.add_to_policy(
-            iam.PolicyStatement(actions=_JOB_ACTIONS, resources=[self._job_arns])
+        self._pass_role = _GrowingStatement(
+            self.role, ["iam:PassRole"], conditions=_PASSED_TO_CLEAN_ROOMS_ML
         )
-        # Settles a Start whose answer was lost: the job is found by its name.
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cleanrooms-ml:ListAudienceGenerationJobs"], resources=["*"]
-            )
-        )
-        # Before a waiter starts or adopts a job, and while it waits, it asks whether CloudFormation
-        # still awaits its request (a create may have been cancelled, or answered by a redelivery).
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "cloudformation:DescribeStackResource",
-                    "cloudformation:DescribeStacks",
-                ],
-                resources=[stack.stack_id],
-            )
-        )
-        self._start_statement: iam.PolicyStatement | None = None
-        self._pass_role_statement: iam.PolicyStatement | None = None
-        self._model_arns: set[str] = set()
-        self._role_arns: set[str] = set()
 
         code = lambda_.Code.from_asset(str(handler_asset_dir()), exclude=["__pycache__", "*.pyc"])
         functions = {
@@ -205,7 +274,7 @@ class AudienceGenerationJobProvider(Construct):
                 log_group=self.log_group,
                 memory_size=memory_size,
                 timeout=Duration.minutes(2),
-                description=f"Clean Rooms ML audience generation job: {entry}",
+                description=Lazy.string(_Description(self._kinds, entry)),
                 environment={"AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "5"},
             )
             for entry, name in (("on_event", "OnEvent"), ("is_complete", "IsComplete"))
@@ -238,36 +307,22 @@ class AudienceGenerationJobProvider(Construct):
             cast(iam.CfnRole, waiter_role).path = role_path
         if permissions_boundary is not None:
             iam.PermissionsBoundary.of(self).apply(permissions_boundary)
-        self._acknowledge_unavoidable_findings(functions, framework_roles)
+        self._acknowledge_framework_findings(functions, framework_roles)
         self._drop_redundant_role_dependencies(functions, framework_roles)
 
-    def _acknowledge_unavoidable_findings(
+    def _acknowledge_framework_findings(
         self, functions: dict[str, lambda_.Function], framework_roles: list[iam.Role]
     ) -> None:
-        """cdk-nag AwsSolutions findings this design cannot avoid, each acknowledged exactly."""
+        """cdk-nag AwsSolutions findings of the Provider framework, each acknowledged exactly.
+
+        The handler policy's own findings depend on the kinds in the stack: see ``_use``.
+        """
         stack = Stack.of(self)
 
         def function_versions(function: lambda_.IFunction) -> str:
             element = cast(CfnElement, function.node.default_child)
             return f"Resource::<{stack.get_logical_id(element)}.Arn>:*"
 
-        handler_policy = self.role.node.find_child("DefaultPolicy").node.default_child
-        # As cdk-nag words it: the stack's Region and account, literal or a token, are part of it.
-        job_arns = flatten_cfn_reference(stack.resolve(self._job_arns))
-        acknowledge(
-            handler_policy,
-            "AwsSolutions-IAM5",
-            "Clean Rooms ML generates job ids; the handler may touch only audience generation jobs "
-            "of this account and Region, and deletes only those whose ownership tag names it.",
-            [f"Resource::{job_arns}"],
-        )
-        acknowledge(
-            handler_policy,
-            "AwsSolutions-IAM5",
-            "ListAudienceGenerationJobs has no resource-level permissions; the handler lists jobs "
-            "to find one whose Start answer was lost.",
-            ["Resource::*"],
-        )
         user_functions = [function_versions(f) for f in functions.values()]
         for role in framework_roles:
             acknowledge(
@@ -323,44 +378,156 @@ class AudienceGenerationJobProvider(Construct):
             resource.add_override("DependsOn", [stack.get_logical_id(policy)])
 
     def check_tags_at_synth(
-        self, job: Construct, tag_manager: TagManager, own_tags: Mapping[str, str]
+        self, resource: Construct, tag_manager: TagManager, own_tags: Mapping[str, str]
     ) -> None:
-        """Check ``job``'s tags at synth, once ``Tags.of(...)`` has set them all.
+        """Check ``resource``'s tags at synth, once ``Tags.of(...)`` has set them all.
 
-        ``own_tags`` are the job's ``tags`` prop: an error says where a tag came from.
+        ``own_tags`` are the resource's ``tags`` prop: an error says where a tag came from.
         """
-        self._tag_checks.append((job, tag_manager, own_tags))
+        self._tag_checks.append((resource, tag_manager, own_tags))
+
+    def note_own_arn(self, arn: str) -> None:
+        """Record the ARN (a token) of a resource this provider serves.
+
+        A permission of the handler on such an ARN would make a dependency cycle (the handler's
+        policy -> the resource -> the provider -> the policy): one on a string that holds it is
+        scoped by the ARN pattern of the stack's account and Region instead.
+        """
+        self._own_arn_tokens.add(arn)
 
     def allow(self, configured_audience_model_arn: str, seed_role_arn: str) -> None:
         """Let the handler start jobs of this model and pass this seed role to Clean Rooms ML."""
-        if configured_audience_model_arn not in self._model_arns:
-            self._model_arns.add(configured_audience_model_arn)
-            if self._start_statement is None:
-                self._start_statement = iam.PolicyStatement(
-                    actions=["cleanrooms-ml:StartAudienceGenerationJob"],
-                    resources=[configured_audience_model_arn],
-                )
-                self.role.add_to_policy(self._start_statement)
-            else:
-                self._start_statement.add_resources(configured_audience_model_arn)
-        if seed_role_arn not in self._role_arns:
-            self._role_arns.add(seed_role_arn)
-            if self._pass_role_statement is None:
-                self._pass_role_statement = iam.PolicyStatement(
-                    actions=["iam:PassRole"],
-                    resources=[seed_role_arn],
-                    conditions={
-                        "StringEquals": {"iam:PassedToService": "cleanrooms-ml.amazonaws.com"}
-                    },
-                )
-                self.role.add_to_policy(self._pass_role_statement)
-            else:
-                self._pass_role_statement.add_resources(seed_role_arn)
+        self._use(JOBS)
+        self._start.add(self._scoped(configured_audience_model_arn, "configured-audience-model"))
+        self._pass_role.add(seed_role_arn)
+
+    def allow_configured_audience_model(
+        self, audience_model_arn: str, output_role_arn: str
+    ) -> None:
+        """Let the handler configure this audience model and pass this output role to the service.
+
+        CreateConfiguredAudienceModel, and UpdateConfiguredAudienceModel when the model changes,
+        are authorized on the audience model.
+        """
+        self._use(CONFIGURED_AUDIENCE_MODELS)
+        self._create_configured.add(self._scoped(audience_model_arn, "audience-model"))
+        self._pass_role.add(output_role_arn)
+
+    def _use(self, kind: _Kind) -> None:
+        """Grant the handler what ``kind`` needs, once per stack, and acknowledge its findings."""
+        if kind in self._kinds:
+            return
+        self._kinds.append(kind)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=list(kind.actions), resources=[self._arn_pattern(kind.arn_resource)]
+            )
+        )
+        handler_policy = self._policy_resource()
+        # As cdk-nag words it: the stack's Region and account, literal or a token, are part of it.
+        arns = flatten_cfn_reference(Stack.of(self).resolve(self._arn_pattern(kind.arn_resource)))
+        acknowledge(handler_policy, "AwsSolutions-IAM5", kind.arns_reason, [f"Resource::{arns}"])
+        acknowledge(handler_policy, "AwsSolutions-IAM5", kind.list_reason, ["Resource::*"])
+        if self._list_statement is not None:
+            self._list_statement.add_actions(kind.list_action)
+            return
+        self._list_statement = iam.PolicyStatement(actions=[kind.list_action], resources=["*"])
+        self.role.add_to_policy(self._list_statement)
+        # Before a waiter starts or adopts a resource, and while it waits, it asks whether
+        # CloudFormation still awaits its request (a create may have been cancelled, or answered
+        # by a redelivery).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "cloudformation:DescribeStackResource",
+                    "cloudformation:DescribeStacks",
+                ],
+                resources=[Stack.of(self).stack_id],
+            )
+        )
+
+    def _scoped(self, arn: str, arn_resource: str) -> str:
+        """``arn``, or the ARN pattern when it holds the ARN of a resource this provider serves."""
+        if is_unresolved(arn) and any(token in arn for token in self._own_arn_tokens):
+            return self._arn_pattern(arn_resource)
+        return arn
+
+    def _arn_pattern(self, arn_resource: str) -> str:
+        """Every ``arn_resource`` ARN of the stack's account and Region."""
+        pattern = self._arn_patterns.get(arn_resource)
+        if pattern is None:
+            pattern = Stack.of(self).format_arn(
+                service="cleanrooms-ml", resource=arn_resource, resource_name="*"
+            )
+            self._arn_patterns[arn_resource] = pattern
+        return pattern
+
+    def _policy_resource(self) -> IConstruct | None:
+        """The handler's policy, made by the log group's grant (``acknowledge`` checks it is)."""
+        if self._handler_policy is None:
+            self._handler_policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        return self._handler_policy
+
+
+AudienceGenerationJobProvider = CleanRoomsMLProvider
+"""The name ``CleanRoomsMLProvider`` had when it served audience generation jobs only."""
+
+
+class _GrowingStatement:
+    """One statement of the handler's policy, made with its first resource and grown by the rest."""
+
+    def __init__(
+        self,
+        role: iam.Role,
+        actions: Sequence[str],
+        conditions: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        self._role = role
+        self._actions = list(actions)
+        self._conditions = conditions
+        self._statement: iam.PolicyStatement | None = None
+        self._resources: set[str] = set()
+
+    def add(self, resource: str) -> None:
+        if resource in self._resources:
+            return
+        self._resources.add(resource)
+        if self._statement is not None:
+            self._statement.add_resources(resource)
+            return
+        self._statement = iam.PolicyStatement(
+            actions=self._actions,
+            resources=[resource],
+            conditions=dict(self._conditions) if self._conditions else None,
+        )
+        self._role.add_to_policy(self._statement)
+
+
+@jsii.implements(IStableStringProducer)
+class _Description:
+    """The description of the handler's role or of one of its functions: the kinds it serves.
+
+    Read at synth, once every resource of the stack is defined; a stack of jobs only keeps the
+    words it always had.
+    """
+
+    def __init__(self, kinds: list[_Kind], what: str) -> None:
+        self._kinds = kinds
+        self._what = what
+
+    def produce(self) -> str:
+        if self._what == "role":
+            if self._kinds == [JOBS]:
+                return "Starts, tags and deletes Clean Rooms ML audience generation jobs"
+            nouns = ", ".join(f"{kind.noun}s" for kind in self._kinds) or "resources"
+            return f"Creates, tags and deletes Clean Rooms ML {nouns}"
+        served = self._kinds[0].noun if len(self._kinds) == 1 else "resources"
+        return f"Clean Rooms ML {served}: {self._what}"
 
 
 @jsii.implements(IValidation)
-class _JobTagRules:
-    """The tag rules of every job in the stack: one validation, not one per job."""
+class _TagRules:
+    """The tag rules of every resource in the stack: one validation, not one per resource."""
 
     def __init__(
         self,
@@ -372,8 +539,8 @@ class _JobTagRules:
 
     def validate(self) -> list[str]:
         return [
-            f"{job.node.path}: {problem}"
-            for job, tag_manager, own_tags in self._tag_checks
+            f"{resource.node.path}: {problem}"
+            for resource, tag_manager, own_tags in self._tag_checks
             for problem in merged_tag_problems(
                 tag_manager.tag_values(), own_tags=own_tags, stack_tags=self._stack_tags
             )

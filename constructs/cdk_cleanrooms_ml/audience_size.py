@@ -1,0 +1,71 @@
+"""The audience sizes a configured audience model lets jobs generate (``audienceSizeConfig``)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cdk_cleanrooms_ml.argument_types import check_field_types
+from cdk_cleanrooms_ml.request_rules import check_member
+from cdk_cleanrooms_ml.validation import is_unresolved
+
+MAX_PERCENTAGE = 100
+
+
+class AudienceSizeType(str, enum.Enum):
+    """How audience sizes are counted."""
+
+    ABSOLUTE = "ABSOLUTE"
+    """A number of identifiers in the output."""
+    PERCENTAGE = "PERCENTAGE"
+    """A percentage of the audience model's audience, 1 to 100."""
+
+
+@dataclass(frozen=True)
+class AudienceSizeConfig:
+    """The output sizes of the audiences a configured audience model may generate.
+
+    A job that uses the configured audience model picks one of these sizes.
+
+    :param audience_size_type: how the sizes are counted: ``AudienceSizeType.ABSOLUTE`` (a number
+        of identifiers) or ``AudienceSizeType.PERCENTAGE`` (1 to 100).
+    :param audience_size_bins: the sizes, 1 to 25 of them, each 1 to 20000000 (a number token,
+        such as a ``CfnParameter``'s ``value_as_number``, is taken too).
+    """
+
+    audience_size_type: AudienceSizeType | str
+    audience_size_bins: Sequence[int]
+
+    def __post_init__(self) -> None:
+        check_field_types(self)
+        rendered = self._render()
+        check_member(
+            rendered["AudienceSizeType"],
+            "CreateConfiguredAudienceModel",
+            "audienceSizeConfig.audienceSizeType",
+            "audience_size_type",
+        )
+        check_member(
+            rendered["AudienceSizeBins"],
+            "CreateConfiguredAudienceModel",
+            "audienceSizeConfig.audienceSizeBins",
+            "audience_size_bins",
+        )
+        if rendered["AudienceSizeType"] == AudienceSizeType.PERCENTAGE.value:
+            for index, size in enumerate(self.audience_size_bins):
+                if not is_unresolved(size) and size > MAX_PERCENTAGE:
+                    raise ValueError(
+                        f"audience_size_bins[{index}]: must be 1 to {MAX_PERCENTAGE} for "
+                        f"AudienceSizeType.PERCENTAGE (a percentage), got {size}"
+                    )
+
+    def _render(self) -> dict[str, Any]:
+        size_type = self.audience_size_type
+        return {
+            "AudienceSizeType": (
+                size_type.value if isinstance(size_type, AudienceSizeType) else size_type
+            ),
+            "AudienceSizeBins": list(self.audience_size_bins),
+        }
