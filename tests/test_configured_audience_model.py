@@ -820,7 +820,7 @@ def test_a_job_and_a_model_may_pin_the_same_name() -> None:
 def test_the_handler_s_checks_get_every_rendered_property_and_its_user_name(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Once validation has check_resource, the construct runs it; every path has a user name."""
+    """The construct runs the handler's checks (check_resource); every path has a user name."""
     calls: list[tuple[str, dict[str, Any], Mapping[str, str]]] = []
 
     def check_resource(

@@ -10,9 +10,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_cleanrooms_ml.argument_types import check_argument_types
-from cdk_cleanrooms_ml.request_rules import check_member
 from cdk_cleanrooms_ml.resource_base import RoleLike, role_to_grant
-from cdk_cleanrooms_ml.validation import is_unresolved
+from cdk_cleanrooms_ml.validation import check_member, is_unresolved
 
 _CREATE = "CreateConfiguredAudienceModel"
 _BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket")

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdk_cleanrooms_ml.argument_types import check_field_types
-from cdk_cleanrooms_ml.request_rules import check_member
-from cdk_cleanrooms_ml.validation import is_unresolved
+from cdk_cleanrooms_ml.validation import check_member, is_unresolved
 
 MAX_PERCENTAGE = 100
 

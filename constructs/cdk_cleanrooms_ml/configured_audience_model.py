@@ -15,14 +15,13 @@ from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.audience_destination import AudienceDestination
 from cdk_cleanrooms_ml.audience_size import AudienceSizeConfig
 from cdk_cleanrooms_ml.provider import CleanRoomsMLProvider
-from cdk_cleanrooms_ml.request_rules import check_member
 from cdk_cleanrooms_ml.resource_base import (
     ImportedResource,
     ManagedResource,
     check_removal_policy,
     stack_facts,
 )
-from cdk_cleanrooms_ml.validation import check_tags, is_unresolved
+from cdk_cleanrooms_ml.validation import check_member, check_tags, is_unresolved
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLConfiguredAudienceModel"
 READ_ACTIONS = (
@@ -298,7 +297,5 @@ def _value(value: enum.Enum | str, kind: type[enum.Enum], name: str) -> str:
 
 
 def _check(properties: Mapping[str, Any]) -> None:
-    """The handler's own checks of the rendered properties, once ``validation`` offers them."""
-    check_resource = getattr(validation, "check_resource", None)
-    if check_resource is not None:
-        check_resource(RESOURCE_TYPE, properties, user_names=_USER_NAMES)
+    """The handler's own checks of the rendered properties (the user's names in messages)."""
+    validation.check_resource(RESOURCE_TYPE, properties, user_names=_USER_NAMES)

@@ -32,14 +32,16 @@ from constructs import Construct, IConstruct, IValidation
 from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.handler_asset import handler_asset_dir
 from cdk_cleanrooms_ml.nag import acknowledge, flatten_cfn_reference
-from cdk_cleanrooms_ml.validation import is_unresolved, merged_tag_problems
+from cdk_cleanrooms_ml.validation import handler_module, is_unresolved, merged_tag_problems
 
-QUERY_INTERVAL = Duration.seconds(30)
-TOTAL_TIMEOUT = Duration.minutes(55)
+_LIMITS = handler_module("engine.limits")
+"""The handler's limits (``lambda/handler/cleanrooms/engine/limits.py``): defined there, once."""
+QUERY_INTERVAL = Duration.seconds(_LIMITS.QUERY_INTERVAL_SECONDS)
+TOTAL_TIMEOUT = Duration.seconds(_LIMITS.TOTAL_TIMEOUT_SECONDS)
 """The framework's own limit; the handler fails with the job's ARN before it (wait_timeout)."""
-SERVICE_TIMEOUT_SECONDS = 3600
+SERVICE_TIMEOUT_SECONDS: int = _LIMITS.SERVICE_TIMEOUT_SECONDS
 """CloudFormation's default and maximum ServiceTimeout for one custom resource operation."""
-MAX_WAIT_TIMEOUT = Duration.seconds(TOTAL_TIMEOUT.to_seconds() - 2 * QUERY_INTERVAL.to_seconds())
+MAX_WAIT_TIMEOUT = Duration.seconds(_LIMITS.MAX_WAIT_TIMEOUT_SECONDS)
 
 DEFAULT_MEMORY_SIZE = 256
 DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH

@@ -255,9 +255,7 @@ _USER_NAMES = {
 _PATH = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*")
 
 
-def user_message(
-    message: str, scope: str = "", user_names: Mapping[str, str] = _USER_NAMES
-) -> str:
+def user_message(message: str, scope: str = "", user_names: Mapping[str, str] = _USER_NAMES) -> str:
     """A handler message with the template path as the user's names, relative to ``scope``.
 
     ``SeedAudience.SqlComputeConfiguration.Worker.Number: must be 2 to 1024`` reads
@@ -277,6 +275,22 @@ def user_message(
     if scope:
         name = name.removeprefix(user_names[scope]).removeprefix(".") or match.group()
     return name + message[match.end() :]
+
+
+def check_member(value: Any, operation: str, member: str, name: str) -> None:
+    """Raise ValueError, ``name: ...``, if ``value`` breaks the service model's rules of
+    ``operation``'s request member (a dotted path: ``outputConfig.roleArn``).
+
+    The handler's own check (``properties.check_request``) runs on the member's shape, so that a
+    value fails where the user writes it, in the words the handler would use. Tokens are skipped.
+    """
+    shape = input_shape("cleanroomsml", operation)
+    for part in member.split("."):
+        shape = shape.members[part]
+    try:
+        handler_module("engine.properties").check_request(value, shape, is_unresolved)
+    except ValueError as error:
+        raise ValueError(f"{name}{error}") from None
 
 
 def _check(properties: Mapping[str, Any], scope: str) -> None:
