@@ -20,7 +20,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..engine.errors import HandlerError, error_code
+from botocore.exceptions import ClientError
+
+from ..engine.errors import NOT_FOUND, HandlerError, error_code, is_transient
 from ..engine.kind import Api, Kind, Operations
 from ..engine.properties import InvalidPropertyError
 
@@ -80,20 +82,35 @@ def _converge(api: Api, arn: str, old: Mapping[str, Any] | None, new: Mapping[st
             "it is not overwritten. Restore it or delete it by hand, or declare it, then retry."
         )
     if desired is None:
-        api.call(_SERVICE, "DeleteConfiguredAudienceModelPolicy", configuredAudienceModelArn=arn)
+        try:
+            api.call(
+                _SERVICE, "DeleteConfiguredAudienceModelPolicy", configuredAudienceModelArn=arn
+            )
+        except ClientError as error:
+            # botocore retries a Delete whose answer was lost (a 5xx after it happened): the
+            # retry finds no policy, which is what is wanted.
+            if error_code(error) != NOT_FOUND:
+                raise
         return True
     condition: dict[str, str] = (
         {"previousPolicyHash": str(current_hash)}
         if current is not None
         else {"policyExistenceCondition": "POLICY_MUST_NOT_EXIST"}
     )
-    api.call(
-        _SERVICE,
-        "PutConfiguredAudienceModelPolicy",
-        configuredAudienceModelArn=arn,
-        configuredAudienceModelPolicy=desired,
-        **condition,
-    )
+    try:
+        api.call(
+            _SERVICE,
+            "PutConfiguredAudienceModelPolicy",
+            configuredAudienceModelArn=arn,
+            configuredAudienceModelPolicy=desired,
+            **condition,
+        )
+    except ClientError as error:
+        # botocore retries a Put whose answer was lost (a 5xx after it happened); the retry's
+        # condition no longer holds, so the service refuses it. Done if the policy now is the
+        # one wanted; else (refused, or changed meanwhile) the refusal is the answer.
+        if is_transient(error) or not _same(_current_policy(api, arn)[0], desired):
+            raise
     return True
 
 
