@@ -471,16 +471,6 @@ def test_an_update_failing_after_the_model_changed_is_restored_in_place(
     assert [call.get("description") for call in endpoint.calls_of(UPDATE)] == ["b", "a"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ENGINE: a rollback is always in place (lifecycle._on_update, _rolling_back), and "
-        "lifecycle._apply_update builds the Update from the members the rolled-back-to "
-        "properties set, so a member the failed update added and applied (Description) is "
-        "never unset: the model keeps a Description CloudFormation no longer holds. The kind "
-        "has no hook to name an unset value (the API takes description '')"
-    ),
-)
 def test_the_rollback_of_an_update_that_added_a_description_removes_it(
     models: Stack, endpoint: CleanRoomsMLEndpoint
 ) -> None:
@@ -544,7 +534,7 @@ def test_removing_an_in_place_member_replaces_the_model(
     ).physical_id
 
     updated, cleanup = models.update(
-        "Configured", model_properties(endpoint, Description=None, AudienceSizeConfig=None)
+        "Configured", model_properties(endpoint, Description="first", AudienceSizeConfig=None)
     )
 
     assert updated.ok, updated.reason
@@ -553,28 +543,43 @@ def test_removing_an_in_place_member_replaces_the_model(
     assert cleanup is not None and cleanup.ok, cleanup
     assert list(created_models(endpoint)) == [new]
     params = endpoint.configured_audience_models[new].params
-    assert "description" not in params and "audienceSizeConfig" not in params
+    assert params["description"] == "first" and "audienceSizeConfig" not in params
     assert endpoint.calls_of(UPDATE) == [], "Update cannot unset a member"
+
+
+def test_a_removed_description_is_cleared_in_place(
+    models: Stack, endpoint: CleanRoomsMLEndpoint
+) -> None:
+    arn = models.create("Configured", model_properties(endpoint, Description="first")).physical_id
+
+    updated, _ = models.update("Configured", model_properties(endpoint))
+
+    assert updated.ok, updated.reason
+    assert updated.physical_id == arn
+    assert endpoint.configured_audience_models[arn].params.get("description", "") == ""
+    assert [call.get("description") for call in endpoint.calls_of(UPDATE)] == [""]
 
 
 def test_removing_an_in_place_member_with_a_pinned_name_fails_before_any_change(
     models: Stack, endpoint: CleanRoomsMLEndpoint
 ) -> None:
-    props = model_properties(endpoint, Name="pinned", Description="first")
+    props = model_properties(endpoint, Name="pinned", MinMatchingSeedSize="30")
     arn = models.create("Configured", props).physical_id
     endpoint.clear_calls()
 
     updated, rollback = models.update(
-        "Configured", {key: value for key, value in props.items() if key != "Description"}
+        "Configured", {key: value for key, value in props.items() if key != "MinMatchingSeedSize"}
     )
 
     assert_clear_failure(updated)
-    assert "Name: changing Description needs a new configured audience model" in updated.reason
+    assert (
+        "Name: changing MinMatchingSeedSize needs a new configured audience model" in updated.reason
+    )
     assert "'pinned'" in updated.reason
     assert rollback is not None and rollback.ok, rollback
     assert endpoint.calls_of(CREATE) == [] and endpoint.calls_of(DELETE) == []
     assert list(created_models(endpoint)) == [arn]
-    assert endpoint.configured_audience_models[arn].params["description"] == "first"
+    assert endpoint.configured_audience_models[arn].params["minMatchingSeedSize"] == 30
 
 
 @pytest.mark.parametrize(
@@ -632,16 +637,6 @@ def test_a_failed_replacement_is_swept_and_the_old_model_kept_as_it_was(
     assert len(endpoint.calls_of(CREATE)) == 2, "the original and one replacement"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ENGINE: lifecycle._converge turns a refusal of the kind's converge hook into a "
-        "HandlerError raised from _await_active, not through lifecycle._fail (which deletes "
-        "the resource of a failed replacement, state.replacing), so the model the replacement "
-        "created stays until the rollback's sweep; under --no-rollback no rollback comes and it "
-        "is orphaned (README: a failed replacement's resource is deleted at once)"
-    ),
-)
 def test_a_replacement_whose_policy_is_refused_is_removed_at_once(
     models: Stack, endpoint: CleanRoomsMLEndpoint
 ) -> None:
@@ -1073,17 +1068,6 @@ def test_a_policy_changed_outside_cloudformation_is_not_overwritten(
     assert endpoint.configured_audience_models[arn].params["description"] == "old"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ENGINE: the converge hook gets (api, arn, old, new) and is not told that the Update is "
-        "a rollback (lifecycle._on_update knows it: _rolling_back); the rollback of an update "
-        "that converge refused for an outside policy change meets the same outside change, "
-        "refuses again and fails, so the stack ends UPDATE_ROLLBACK_FAILED although the "
-        "refused update never changed the policy (sweeps, by contrast, are best effort so that "
-        "a rollback does not fail over them)"
-    ),
-)
 @DECLARED
 def test_the_rollback_of_an_update_refused_for_an_outside_policy_change_succeeds(
     models: Stack, endpoint: CleanRoomsMLEndpoint, declared: dict[str, Any] | None

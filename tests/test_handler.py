@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import index
 import pytest
 from cleanrooms.engine import aws, limits
 from cleanrooms.engine.properties import OWNER_TAG_KEY

@@ -14,7 +14,6 @@ import re
 import threading
 import time
 
-import index
 import pytest
 from cleanrooms.engine import aws, lifecycle, limits
 from cleanrooms.engine.identity import pending_name

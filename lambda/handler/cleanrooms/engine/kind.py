@@ -37,10 +37,22 @@ Rules = Callable[[Mapping[str, Any], Callable[[Any], bool]], None]
 ``properties.InvalidPropertyError`` naming the property. ``skip`` tells unresolved values (at
 synth)."""
 
-Converge = Callable[[Api, str, Mapping[str, Any] | None, Mapping[str, Any]], bool]
-"""Bring what only the kind knows about (a resource policy) from the ``old`` properties (None on
-create) to the ``new`` ones, for the resource at the ARN: True when done, False to try again on
-the next poll. Called after every create and update until it returns True; must be idempotent."""
+
+class Converge(Protocol):
+    """Bring what only the kind knows about (a resource policy) from the ``old`` properties (None
+    on create) to the ``new`` ones, for the resource at ``arn``: True when done, False to try again
+    on the next poll. Called after every create and update until it returns True; must be
+    idempotent. In a ``rollback`` it must not fail over what the failed update never changed."""
+
+    def __call__(
+        self,
+        api: Api,
+        arn: str,
+        old: Mapping[str, Any] | None,
+        new: Mapping[str, Any],
+        *,
+        rollback: bool,
+    ) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,9 @@ class Kind:
     """How messages say the create operation made one: ``started`` (a job), ``created``."""
     in_place: frozenset[str] = frozenset()
     """Template properties the update operation (or ``converge``) changes without replacing."""
+    cleared: Mapping[str, Any] = field(default_factory=dict)
+    """In-place members the update operation unsets by a value (``{"Description": ""}``): left
+    out, such a member is updated to it rather than replacing the resource."""
     creating: frozenset[str] = frozenset()
     """Statuses of a resource still being created; empty for a kind whose create is synchronous."""
     deleting: frozenset[str] = frozenset()

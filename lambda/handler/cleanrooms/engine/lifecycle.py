@@ -98,6 +98,7 @@ def _on_update(kind: Kind, event: Mapping[str, Any]) -> dict[str, Any]:
             deadline=limits.DEFAULT_WAIT_TIMEOUT_SECONDS,
             wait=0,
             sweep=bool(changes),
+            rollback=True,
         )
     props = _parse(kind, new)
     pending = identity.pending_name(physical_id)
@@ -139,18 +140,26 @@ def _update_in_place(
     deadline: int,
     wait: int,
     sweep: bool,
+    rollback: bool = False,
 ) -> dict[str, Any]:
     """Keep the resource, move its tags and in-place members within ``deadline`` seconds; if
     ``wait``, wait for ACTIVE.
 
     ``sweep``: also delete the resource a failed replacement of this physical id made.
+    ``rollback``: this Update rolls a failed one back.
     """
     physical_id = event["PhysicalResourceId"]
     old = event.get("OldResourceProperties") or {}
     applied = _apply_tags(kind, physical_id, properties.declared_tags(old), tags)
     updated = _apply_update(kind, event)
     state = HandlerState.begin(
-        "update", deadline, tags=dict(tags), tags_applied=applied, updated=updated, wait=wait
+        "update",
+        deadline,
+        tags=dict(tags),
+        tags_applied=applied,
+        updated=updated,
+        wait=wait,
+        rollback=rollback,
     )
     if not (applied and updated) or kind.converge is not None:
         # The waiter finishes later, unless CloudFormation has moved on by then (the rollback
@@ -433,7 +442,11 @@ def _await_active(
                 arn=arn,
             )
         logger.info("%s %s is ACTIVE", kind.title, arn)
-    if not _converge(kind, event, state, arn):
+    try:
+        converged = _converge(kind, event, state, arn)
+    except HandlerError as error:
+        _fail(kind, event, state, str(error), arn=arn)  # a failed replacement is removed
+    if not converged:
         return _not_yet(
             kind, event, state, f"{kind.title} {arn} could not be finished: throttled.", arn=arn
         )
@@ -454,7 +467,7 @@ def _converge(kind: Kind, event: Mapping[str, Any], state: HandlerState, arn: st
             "cancelled): it is left as the rollback sets it."
         )
     try:
-        return kind.converge(aws, arn, old, event["ResourceProperties"])
+        return kind.converge(aws, arn, old, event["ResourceProperties"], rollback=state.rollback)
     except _CALL_ERRORS as error:
         if is_transient(error):
             logger.info("Finishing %s %s must wait: %s", kind.noun, arn, error_code(error))
@@ -606,6 +619,8 @@ def _apply_update(kind: Kind, event: Mapping[str, Any]) -> bool:
     shape = aws.input_shape(kind.service, kind.operations.update)
     request = {kind.arn_member: arn}
     request.update({key: value for key, value in props.request.items() if key in shape.members})
+    for key in changed & kind.cleared.keys() - new.keys():
+        request[key[:1].lower() + key[1:]] = kind.cleared[key]
     try:
         aws.call(kind.service, kind.operations.update, **request)
     except _CALL_ERRORS as error:

@@ -202,10 +202,10 @@ def replacing_changes(kind: Kind, old: Mapping[str, Any], new: Mapping[str, Any]
 
 
 def unset_members(kind: Kind, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """The in-place API members ``old`` sets and ``new`` leaves out, sorted."""
-    return sorted(
-        key for key in kind.in_place - kind.extra_properties if key in old and key not in new
-    )
+    """The in-place API members ``old`` sets and ``new`` leaves out that the update operation
+    cannot unset (none of ``kind.cleared``), sorted."""
+    settable = kind.in_place - kind.extra_properties - kind.cleared.keys()
+    return sorted(key for key in settable if key in old and key not in new)
 
 
 def in_place_changes(kind: Kind, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

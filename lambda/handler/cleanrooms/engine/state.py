@@ -50,6 +50,8 @@ class HandlerState:
     tags_applied: bool = False
     updated: bool = True
     """Whether the kind's update operation has run (an in-place update with changed members)."""
+    rollback: bool = False
+    """Whether this update rolls a failed one back."""
     sweep: Sweep | None = None
 
     @classmethod

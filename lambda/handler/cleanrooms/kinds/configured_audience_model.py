@@ -4,7 +4,8 @@ Created, read, updated and deleted synchronously (its status is ACTIVE at once).
 ``outputConfig``, ``audienceModelArn``, ``sharedAudienceMetrics``, ``minMatchingSeedSize``,
 ``audienceSizeConfig`` and ``description`` in place; a new ``Name`` or
 ``ChildResourceTagOnCreatePolicy`` needs a new model (the engine replaces it), and so does
-removing an in-place member (Update cannot unset one).
+removing ``MinMatchingSeedSize`` or ``AudienceSizeConfig`` (Update cannot unset them); a removed
+``Description`` is updated to "".
 
 Its resource policy is the template property ``ConfiguredAudienceModelPolicy``, a policy document
 whose statements may leave out ``Resource`` (the model's own ARN is filled in). ``converge`` puts
@@ -16,6 +17,7 @@ CloudFormation is never overwritten silently.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -28,6 +30,8 @@ from ..engine.properties import InvalidPropertyError
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLConfiguredAudienceModel"
 POLICY = "ConfiguredAudienceModelPolicy"
+
+logger = logging.getLogger(__name__)
 
 ARN_PATTERN = re.compile(
     r"arn:aws[-a-z]*:cleanrooms-ml:[-a-z0-9]+:[0-9]{12}:configured-audience-model/[-a-zA-Z0-9_/.]+"
@@ -68,14 +72,30 @@ def policy_document(raw: Mapping[str, Any] | None, arn: str) -> str | None:
     return json.dumps({**policy, "Statement": statements}, separators=(",", ":"))
 
 
-def _converge(api: Api, arn: str, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
-    """Bring the model's policy from what ``old`` declared (None: a new model) to ``new``'s."""
+def _converge(
+    api: Api,
+    arn: str,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    *,
+    rollback: bool,
+) -> bool:
+    """Bring the model's policy from what ``old`` declared (None: a new model) to ``new``'s.
+
+    A policy changed outside CloudFormation is left as it is: an update fails over it, naming the
+    model; a rollback goes on without touching it (the failed update did not change it either).
+    """
     desired = policy_document(new, arn)
     previous = policy_document(old, arn)
     current, current_hash = _current_policy(api, arn)
     if _same(current, desired):
         return True
     if current is not None and not _same(current, previous):
+        if rollback:
+            logger.warning(
+                "The policy of %s was changed outside CloudFormation: left as it is", arn
+            )
+            return True
         raise HandlerError(
             f"{POLICY}: the resource policy of configured audience model {arn} was changed "
             "outside CloudFormation (it is neither what this stack put nor what it declares); "
@@ -162,6 +182,7 @@ KIND = Kind(
             POLICY,
         }
     ),
+    cleared={"Description": ""},
     extra_properties=frozenset({POLICY}),
     rules=_rules,
     converge=_converge,
