@@ -11,7 +11,7 @@ from constructs import Construct
 
 from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.resource_base import RoleLike, role_to_grant
-from cdk_cleanrooms_ml.validation import check_member, is_unresolved
+from cdk_cleanrooms_ml.validation import check_bucket_prefix, check_member
 
 _CREATE = "CreateConfiguredAudienceModel"
 _BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket")
@@ -73,7 +73,7 @@ class AudienceDestination:
         :param role: the role Clean Rooms ML assumes to write them (an ``iam.IRole`` or a role
             ARN); the handler may pass it (``iam:PassRole``) to Clean Rooms ML only.
         """
-        _check_prefix(prefix)
+        check_bucket_prefix(prefix, whose="audiences'", access="write")
         return AudienceDestination(
             f"s3://{bucket.bucket_name}/{prefix}", role, write_grant=(bucket, prefix)
         )
@@ -101,20 +101,4 @@ class AudienceDestination:
                 "RoleArn": role_arn,
             },
             role_arn=role_arn,
-        )
-
-
-def _check_prefix(prefix: str) -> None:
-    """Refuse a prefix that would name other keys than the user meant (as ``SeedAudience``'s)."""
-    if is_unresolved(prefix) or not prefix:
-        return
-    if prefix.startswith("/"):
-        raise ValueError(
-            f"prefix: must not start with '/' (the audiences' URI would be "
-            f"s3://<bucket>/{prefix}), got {prefix!r}; write {prefix.lstrip('/')!r}"
-        )
-    if not prefix.endswith("/"):
-        raise ValueError(
-            f"prefix: must end with '/' (the role is granted write on '{prefix}*', which also "
-            f"covers keys such as '{prefix}-archive/...'), got {prefix!r}; write {prefix + '/'!r}"
         )

@@ -7,16 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Stack
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_cleanrooms_ml.argument_types import check_argument_types, check_field_types
-from cdk_cleanrooms_ml.validation import check_compute, check_seed, check_seed_prefix
-
-RoleLike = iam.IRole | str
-"""A role as an ``iam.IRole`` or as a role ARN."""
+from cdk_cleanrooms_ml.resource_base import RoleLike, role_to_grant
+from cdk_cleanrooms_ml.validation import check_bucket_prefix, check_compute, check_seed
 
 
 class WorkerComputeType(str, enum.Enum):
@@ -112,7 +108,7 @@ class SeedAudience:
             ``from_s3`` and grant the role read access yourself.
         :param role: the role Clean Rooms ML assumes to read it (an ``iam.IRole`` or a role ARN).
         """
-        check_seed_prefix(prefix)
+        check_bucket_prefix(prefix)
         return SeedAudience(
             {"DataSource": {"S3Uri": f"s3://{bucket.bucket_name}/{prefix}"}},
             role,
@@ -167,26 +163,11 @@ class SeedAudience:
         role_arn = self._role if isinstance(self._role, str) else self._role.role_arn
         if self._read_grant is not None:
             bucket, prefix = self._read_grant
-            bucket.grant_read(self._reader(scope, bucket), f"{prefix}*")
+            bucket.grant_read(role_to_grant(scope, self._role, bucket, "SeedRole"), f"{prefix}*")
         properties: dict[str, Any] = {**self._source, "RoleArn": role_arn}
         if self._compute is not None:
             properties["SqlComputeConfiguration"] = self._compute._render()
         return SeedAudienceConfig(properties=properties, role_arn=role_arn)
-
-    def _reader(self, scope: Construct, bucket: s3.IBucket) -> iam.IRole:
-        """The role to grant read access to: where the grant's policy goes.
-
-        A role ARN is imported into the job, so the policy is the job's. So is the policy for a role
-        of another stack than the job's and the bucket's: granting on that role directly would put
-        a statement naming the bucket into the role's stack while the job names the role, a cycle
-        between the stacks. It is imported by name, which keeps a role path right.
-        """
-        if isinstance(self._role, str):
-            return iam.Role.from_role_arn(scope, "SeedRole", self._role)
-        role_stack = self._role.stack
-        if role_stack is Stack.of(scope) or role_stack is bucket.stack:
-            return self._role
-        return iam.Role.from_role_name(scope, "SeedRole", self._role.role_name)
 
 
 def _sql(key: str, value: str, parameters: Mapping[str, str] | None) -> dict[str, Any]:

@@ -108,22 +108,23 @@ def check_model_region(model_arn: str, stack_region: str | None) -> None:
         )
 
 
-def check_seed_prefix(prefix: str) -> None:
+def check_bucket_prefix(prefix: str, *, whose: str = "seed's", access: str = "read") -> None:
     """Refuse a ``from_bucket`` prefix that would name other keys than the user meant.
 
-    ``"/seed"`` makes ``s3://bucket//seed``; ``"seed"`` grants ``seed*``, which also reads
-    ``seed-archive/``. ``""`` stands for the whole bucket.
+    ``"/seed"`` makes ``s3://bucket//seed``; ``"seed"`` grants ``seed*``, which also covers
+    ``seed-archive/``. ``""`` stands for the whole bucket. ``whose`` URI it is and the ``access``
+    granted word the message.
     """
     if is_unresolved(prefix) or not prefix:
         return
     if prefix.startswith("/"):
         raise ValueError(
-            f"prefix: must not start with '/' (the seed's URI would be s3://<bucket>/{prefix}), "
+            f"prefix: must not start with '/' (the {whose} URI would be s3://<bucket>/{prefix}), "
             f"got {prefix!r}; write {prefix.lstrip('/')!r}"
         )
     if not prefix.endswith("/"):
         raise ValueError(
-            f"prefix: must end with '/' (the role is granted read on '{prefix}*', which also "
+            f"prefix: must end with '/' (the role is granted {access} on '{prefix}*', which also "
             f"covers keys such as '{prefix}-archive/...'), got {prefix!r}; write {prefix + '/'!r}"
         )
 
