@@ -326,6 +326,73 @@ def test_a_statement_without_a_principal_is_refused() -> None:
         )
 
 
+def test_a_statement_without_actions_is_refused() -> None:
+    model = configured(make_stack())
+
+    with pytest.raises(ValueError, match=r"add_to_resource_policy: .* must name its actions"):
+        model.add_to_resource_policy(
+            iam.PolicyStatement(principals=[iam.AccountPrincipal("444455556666")])
+        )
+
+
+def test_a_policy_surely_over_the_service_s_limit_fails_at_synth() -> None:
+    app = cdk.App()
+    model = configured(make_stack(app, env=ENV))
+    for index in range(300):  # literal principals: about 70 characters a statement
+        model.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ArnPrincipal(f"arn:aws:iam::444455556666:role/partner-{index}")],
+                actions=["cleanrooms-ml:StartAudienceGenerationJob"],
+            )
+        )
+
+    with pytest.raises(
+        RuntimeError,
+        match=r"add_to_resource_policy: ConfiguredAudienceModelPolicy: must be at most 20480 "
+        r"characters as JSON, got at least \d+",
+    ):
+        app.synth()
+
+
+def test_a_policy_of_principals_resolved_at_deploy_is_left_to_the_handler() -> None:
+    app = cdk.App()
+    model = configured(make_stack(app))
+    for index in range(100):  # AccountPrincipal: a Fn::Join on the partition, unknown at synth
+        model.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.AccountPrincipal(f"{444455550000 + index}")],
+                actions=["cleanrooms-ml:StartAudienceGenerationJob"],
+            )
+        )
+
+    app.synth()  # the lower bound is under the limit: no false refusal
+
+
+@pytest.mark.parametrize(
+    ("arn", "message"),
+    [
+        (
+            "arn:aws:cleanrooms-ml:eu-west-1:111122223333:audience-model/m",
+            "audience_model_arn: must be a model in the stack's Region, us-east-1",
+        ),
+        (
+            "arn:aws:cleanrooms-ml:us-east-1:999999999999:audience-model/m",
+            "audience_model_arn: must be a model of the stack's account, 111122223333",
+        ),
+    ],
+)
+def test_an_audience_model_of_another_region_or_account_is_refused(arn: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        configured(make_stack(env=ENV), audience_model_arn=arn)
+
+
+def test_an_env_agnostic_stack_takes_any_audience_model() -> None:
+    configured(
+        make_stack(),
+        audience_model_arn="arn:aws:cleanrooms-ml:eu-west-1:999999999999:audience-model/m",
+    )
+
+
 # --- the handler's permissions per kind ---------------------------------------------------------
 
 

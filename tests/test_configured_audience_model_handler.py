@@ -21,6 +21,7 @@ import pytest
 from cleanrooms.engine import aws, limits
 from cleanrooms.engine.identity import pending_name
 from cleanrooms.engine.properties import OWNER_TAG_KEY
+from cleanrooms.kinds import configured_audience_model
 from cleanrooms.kinds.configured_audience_model import KIND as MODEL
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint, Fault
 from cloudformation import CREATE_FAILED_MARKER, Response, Stack
@@ -859,7 +860,31 @@ BAD_VALUES = [
         {"ConfiguredAudienceModelPolicy": {"Statement": ["Allow"]}},
         "ConfiguredAudienceModelPolicy.Statement[0]: must be an object",
     ),
+    (
+        {"ConfiguredAudienceModelPolicy": {"Statement": [{"Effect": "Allow", "Principal": "*"}]}},
+        "ConfiguredAudienceModelPolicy.Statement[0]: must name Action or NotAction",
+    ),
+    (
+        {"ConfiguredAudienceModelPolicy": {"Statement": [{"Effect": "Allow", "Action": "x:Y"}]}},
+        "ConfiguredAudienceModelPolicy.Statement[0]: must name Principal or NotPrincipal",
+    ),
+    (
+        {
+            "ConfiguredAudienceModelPolicy": {
+                "Statement": [
+                    {**POLICY["Statement"][0], "Sid": f"Partner{index}"} for index in range(200)
+                ]
+            }
+        },
+        "ConfiguredAudienceModelPolicy: must be at most 20480 characters as JSON, got at least",
+    ),
 ]
+
+
+def test_the_policy_limit_is_the_service_model_s(endpoint: CleanRoomsMLEndpoint) -> None:
+    shape = aws.client().meta.service_model.shape_for("ResourcePolicy")
+
+    assert shape.metadata["max"] == configured_audience_model.MAX_POLICY_LENGTH
 
 
 @pytest.mark.parametrize(("overrides", "message"), BAD_VALUES)

@@ -6,9 +6,10 @@ import enum
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from aws_cdk import IResource, RemovalPolicy, Resource
+import jsii
+from aws_cdk import IResource, RemovalPolicy, Resource, Stack
 from aws_cdk import aws_iam as iam
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from cdk_cleanrooms_ml import validation
 from cdk_cleanrooms_ml.argument_types import check_argument_types
@@ -21,7 +22,7 @@ from cdk_cleanrooms_ml.resource_base import (
     check_removal_policy,
     stack_facts,
 )
-from cdk_cleanrooms_ml.validation import check_member, check_tags, is_unresolved
+from cdk_cleanrooms_ml.validation import check_member, check_model_region, check_tags, is_unresolved
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLConfiguredAudienceModel"
 READ_ACTIONS = (
@@ -234,12 +235,21 @@ class ConfiguredAudienceModel(ConfiguredAudienceModelBase, ManagedResource):
             **{key: value for key, value in optional.items() if value is not None},
         }
         _check(properties)
-        self._pin_name(name, stack_facts(self, provider))
+        facts = stack_facts(self, provider)
+        check_model_region(
+            audience_model_arn,
+            facts.region,
+            name="audience_model_arn",
+            why="an audience model is configured in its own account and Region",
+            stack_account=facts.account,
+        )
+        self._pin_name(name, facts)
         # Only a configured audience model that passed its checks reaches the handler's policy.
         provider.allow_configured_audience_model(audience_model_arn, destination.role_arn)
         # Rendered at synth, from the statements added by then; absent while it has none.
         self._policy = iam.PolicyDocument()
         properties["ConfiguredAudienceModelPolicy"] = self._policy
+        self.node.add_validation(_PolicyRules(self, self._policy))
         self._create_resource(provider, properties, tags=tags, removal_policy=removal_policy)
 
     @staticmethod
@@ -283,6 +293,11 @@ class ConfiguredAudienceModel(ConfiguredAudienceModelBase, ManagedResource):
                 "add_to_resource_policy: a statement of a resource policy must name a principal "
                 "(iam.AccountPrincipal, iam.ServicePrincipal, ...), got none"
             )
+        if not (statement.actions or statement.not_actions):
+            raise ValueError(
+                "add_to_resource_policy: a statement must name its actions "
+                "(actions=['cleanrooms-ml:StartAudienceGenerationJob'], ...), got none"
+            )
         self._policy.add_statements(statement)
         return iam.AddToResourcePolicyResult(statement_added=True, policy_dependable=self)
 
@@ -299,3 +314,40 @@ def _value(value: enum.Enum | str, kind: type[enum.Enum], name: str) -> str:
 def _check(properties: Mapping[str, Any]) -> None:
     """The handler's own checks of the rendered properties (the user's names in messages)."""
     validation.check_resource(RESOURCE_TYPE, properties, user_names=_USER_NAMES)
+
+
+@jsii.implements(IValidation)
+class _PolicyRules:
+    """The handler's rules of the resource policy, on the statements added by synth time.
+
+    Values CloudFormation resolves at deploy (``Fn::Join`` of a principal's ARN) count as empty,
+    so the size checked is a lower bound: synth refuses only a policy the handler surely would.
+    """
+
+    def __init__(self, scope: Construct, policy: iam.PolicyDocument) -> None:
+        self._scope = scope
+        self._policy = policy
+
+    def validate(self) -> list[str]:
+        if self._policy.is_empty:
+            return []
+        document = _without_intrinsics(Stack.of(self._scope).resolve(self._policy))
+        rules = validation.handler_module("kinds.configured_audience_model")
+        try:
+            rules.check_policy(document, is_unresolved)
+        except ValueError as error:
+            return [f"add_to_resource_policy: {error}"]
+        return []
+
+
+def _without_intrinsics(value: Any) -> Any:
+    """``value`` with every CloudFormation intrinsic (``Ref``, ``Fn::...``) as ""."""
+    if isinstance(value, Mapping):
+        if (len(value) == 1 and next(iter(value)) in ("Ref", "Condition")) or any(
+            str(key).startswith("Fn::") for key in value
+        ):
+            return ""
+        return {key: _without_intrinsics(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_intrinsics(item) for item in value]
+    return value

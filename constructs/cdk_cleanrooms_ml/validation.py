@@ -90,21 +90,34 @@ def check_compute(compute: Mapping[str, Any]) -> None:
     _check({**_REST_OF_A_JOB, "SeedAudience": seed}, "SeedAudience.SqlComputeConfiguration")
 
 
-def check_model_region(model_arn: str, stack_region: str | None) -> None:
-    """Refuse a configured audience model of another Region than the job's stack.
+def check_model_region(
+    model_arn: str,
+    stack_region: str | None,
+    *,
+    name: str = "configured_audience_model_arn",
+    why: str = "a job runs in its model's Region",
+    stack_account: str | None = None,
+) -> None:
+    """Refuse a model of another Region than the stack's (and, with ``stack_account``, of another
+    account): the handler calls the service in the stack's Region and account.
 
-    Clean Rooms ML starts a job in the Region of its model. The account may differ: in a
-    collaboration the model is often another member's. Skipped when the stack's Region
-    (``None``) or the ARN's is a token.
+    A job's configured audience model may be another account's (in a collaboration the model is
+    often another member's); a configured audience model's audience model is the account's own.
+    Skipped when the stack's Region or account (``None``) or the ARN's is a token.
     """
     parts = model_arn.split(":", 5)
-    if stack_region is None or len(parts) < 6 or is_unresolved(parts[3]):
+    if len(parts) < 6:
         return
-    if parts[3] != stack_region:
+    region, account = parts[3], parts[4]
+    if stack_region is not None and not is_unresolved(region) and region != stack_region:
         raise ValueError(
-            f"configured_audience_model_arn: must be a model in the stack's Region, "
-            f"{stack_region} (a job runs in its model's Region), got one in {parts[3]}: "
-            f"{model_arn!r}"
+            f"{name}: must be a model in the stack's Region, {stack_region} ({why}), got one in "
+            f"{region}: {model_arn!r}"
+        )
+    if stack_account is not None and not is_unresolved(account) and account != stack_account:
+        raise ValueError(
+            f"{name}: must be a model of the stack's account, {stack_account} ({why}), got one "
+            f"of {account}: {model_arn!r}"
         )
 
 

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from ..engine.errors import NOT_FOUND, HandlerError, error_code, is_transient
 from ..engine.kind import Api, Kind, Operations
-from ..engine.properties import InvalidPropertyError
+from ..engine.properties import InvalidPropertyError, without_skipped
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLConfiguredAudienceModel"
 POLICY = "ConfiguredAudienceModelPolicy"
@@ -39,9 +39,15 @@ ARN_PATTERN = re.compile(
 _SERVICE = "cleanroomsml"
 
 
-def _rules(raw: Mapping[str, Any], skip: Callable[[Any], bool]) -> None:
-    """The policy is a document: an object whose Statement is a non-empty list of objects."""
-    policy = raw.get(POLICY)
+MAX_POLICY_LENGTH = 20480
+"""Characters of the policy as PutConfiguredAudienceModelPolicy takes it (the model's
+``ResourcePolicy`` maximum; a test holds the two equal)."""
+
+
+def check_policy(policy: Any, skip: Callable[[Any], bool]) -> None:
+    """A resource policy document: statements that name an effect, a principal and actions, at
+    most ``MAX_POLICY_LENGTH`` characters once the model's ARN is filled in. Parts for which
+    ``skip`` is true (unresolved at synth) count as empty."""
     if policy is None or skip(policy):
         return
     if not isinstance(policy, Mapping):
@@ -52,8 +58,24 @@ def _rules(raw: Mapping[str, Any], skip: Callable[[Any], bool]) -> None:
     if not isinstance(statements, list) or not statements:
         raise InvalidPropertyError(f"{POLICY}.Statement: must be a non-empty list of statements")
     for index, statement in enumerate(statements):
-        if not isinstance(statement, Mapping) and not skip(statement):
-            raise InvalidPropertyError(f"{POLICY}.Statement[{index}]: must be an object")
+        if skip(statement):
+            continue
+        where = f"{POLICY}.Statement[{index}]"
+        if not isinstance(statement, Mapping):
+            raise InvalidPropertyError(f"{where}: must be an object")
+        for one_of in (("Effect",), ("Principal", "NotPrincipal"), ("Action", "NotAction")):
+            if not any(key in statement for key in one_of):
+                raise InvalidPropertyError(f"{where}: must name {' or '.join(one_of)}")
+    known = without_skipped(policy, skip)
+    size = len(policy_document({POLICY: known}, "") or "")  # the ARN adds to it: at least this
+    if size > MAX_POLICY_LENGTH:
+        raise InvalidPropertyError(
+            f"{POLICY}: must be at most {MAX_POLICY_LENGTH} characters as JSON, got at least {size}"
+        )
+
+
+def _rules(raw: Mapping[str, Any], skip: Callable[[Any], bool]) -> None:
+    check_policy(raw.get(POLICY), skip)
 
 
 def policy_document(raw: Mapping[str, Any] | None, arn: str) -> str | None:
