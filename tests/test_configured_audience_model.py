@@ -587,6 +587,26 @@ def test_from_bucket_grants_the_role_write_access_to_the_prefix() -> None:
     )
 
 
+def test_the_model_is_created_once_the_write_grant_is_in_place() -> None:
+    stack = make_stack()
+    bucket = s3.Bucket(stack, "Audiences")
+    writer = iam.Role(
+        stack, "Writer", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com")
+    )
+    configured(stack, output_config=AudienceDestination.from_bucket(bucket, "audiences/", writer))
+
+    template = Template.from_stack(stack)
+
+    (model,) = template.find_resources(RESOURCE_TYPE).values()
+    policies = template.find_resources("AWS::IAM::Policy")
+    (writer_policy,) = [
+        logical_id
+        for logical_id, policy in policies.items()
+        if "s3:PutObject" in json.dumps(policy["Properties"]["PolicyDocument"])
+    ]
+    assert writer_policy in model.get("DependsOn", [])
+
+
 def test_from_bucket_with_a_kms_bucket_lets_the_role_encrypt() -> None:
     stack = make_stack()
     bucket = s3.Bucket(stack, "Audiences", encryption=s3.BucketEncryption.KMS)

@@ -24,6 +24,8 @@ class AudienceDestinationConfig:
 
     properties: dict[str, Any]
     role_arn: str
+    grants: tuple[iam.Grant, ...] = ()
+    """The write grant of ``from_bucket``: the model is created once its policy is in place."""
 
 
 class AudienceDestination:
@@ -82,23 +84,29 @@ class AudienceDestination:
     def bind(self, scope: Construct) -> AudienceDestinationConfig:
         """Render the destination for the configured audience model ``scope``, granting the role."""
         role_arn = self._role if isinstance(self._role, str) else self._role.role_arn
+        grants: list[iam.Grant] = []
         if self._write_grant is not None:
             bucket, prefix = self._write_grant
             writer = role_to_grant(scope, self._role, bucket, "OutputRole")
-            iam.Grant.add_to_principal(
-                grantee=writer,
-                actions=["s3:PutObject"],
-                resource_arns=[bucket.arn_for_objects(f"{prefix}*")],
-            )
-            iam.Grant.add_to_principal(
-                grantee=writer, actions=list(_BUCKET_ACTIONS), resource_arns=[bucket.bucket_arn]
-            )
+            grants += [
+                iam.Grant.add_to_principal(
+                    grantee=writer,
+                    actions=["s3:PutObject"],
+                    resource_arns=[bucket.arn_for_objects(f"{prefix}*")],
+                ),
+                iam.Grant.add_to_principal(
+                    grantee=writer,
+                    actions=list(_BUCKET_ACTIONS),
+                    resource_arns=[bucket.bucket_arn],
+                ),
+            ]
             if bucket.encryption_key is not None:
-                bucket.encryption_key.grant_encrypt(writer)
+                grants.append(bucket.encryption_key.grant_encrypt(writer))
         return AudienceDestinationConfig(
             properties={
                 "Destination": {"S3Destination": {"S3Uri": self._s3_uri}},
                 "RoleArn": role_arn,
             },
             role_arn=role_arn,
+            grants=tuple(grants),
         )

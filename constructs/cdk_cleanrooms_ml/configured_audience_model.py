@@ -251,6 +251,9 @@ class ConfiguredAudienceModel(ConfiguredAudienceModelBase, ManagedResource):
         properties["ConfiguredAudienceModelPolicy"] = self._policy
         self.node.add_validation(_PolicyRules(self, self._policy))
         self._create_resource(provider, properties, tags=tags, removal_policy=removal_policy)
+        for grant in destination.grants:
+            # The service may check the role's access to the destination when it is created.
+            grant.apply_before(self._resource)
 
     @staticmethod
     @check_argument_types
