@@ -1,5 +1,5 @@
-"""The handler pointed at local Clean Rooms ML and CloudFormation endpoints by standard boto3
-configuration only."""
+"""The handler pointed at local Clean Rooms ML, CloudFormation and Secrets Manager endpoints by
+standard boto3 configuration only."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from cleanrooms.engine import aws
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint
 from cloudformation_endpoint import CloudFormationEndpoint
+from secretsmanager_endpoint import SecretsManagerEndpoint
 
 ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -43,6 +44,9 @@ def local_endpoint(**options: Any) -> Iterator[CleanRoomsMLEndpoint]:
     A CloudFormation endpoint runs alongside (``cloudformation_endpoint.running()``): every
     ``cloudformation.Stack`` made meanwhile publishes its statuses there, and the handler's
     DescribeStackResource and DescribeStacks reach it through ``AWS_ENDPOINT_URL_CLOUDFORMATION``.
+    So does a Secrets Manager endpoint (``secretsmanager_endpoint.running()``, where a test adds
+    its secrets), behind ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` (botocore's name for the service id
+    "Secrets Manager").
 
     botocore's standard retries still count and give up as they do in Lambda; only their sleeps
     (up to 1 s, 2 s, ... each) are dropped so that fault tests stay fast.
@@ -51,10 +55,12 @@ def local_endpoint(**options: Any) -> Iterator[CleanRoomsMLEndpoint]:
         pytest.MonkeyPatch.context() as patch,
         CleanRoomsMLEndpoint(**options) as local,
         CloudFormationEndpoint() as cloudformation,
+        SecretsManagerEndpoint() as secrets,
     ):
         urls = {
             "AWS_ENDPOINT_URL_CLEANROOMSML": local.url,
             "AWS_ENDPOINT_URL_CLOUDFORMATION": cloudformation.url,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets.url,
         }
         for name, value in {**ENVIRONMENT, **urls}.items():
             patch.setenv(name, value)

@@ -2,10 +2,11 @@
 
 A double subclasses :class:`LocalHttpEndpoint` for a threaded server on 127.0.0.1, the fault
 queue, the call log, the record of its own bugs and the lock its operations run under. It parses
-one request in ``_answer`` and writes its protocol's answers in ``_success_answer`` and
-``_error_answer``; its operations raise :class:`ServiceError`. Every call of an operation goes
-through ``_log_call`` and ``_carry_out``, so that an injected fault means the same in every
-double. Its HTTP methods, server name and body limit are those of its :class:`LocalHttpHandler`.
+one request in ``_answer`` (``_answer_with_headers`` if its protocol routes on a header) and
+writes its protocol's answers in ``_success_answer`` and ``_error_answer``; its operations
+raise :class:`ServiceError`. Every call of an operation goes through ``_log_call`` and
+``_carry_out``, so that an injected fault means the same in every double. Its HTTP methods,
+server name and body limit are those of its :class:`LocalHttpHandler`.
 
 Standard library only.
 """
@@ -175,6 +176,13 @@ class LocalHttpEndpoint(ABC):
     def _answer(self, method: str, target: str, body: bytes) -> Answer:
         """Answer one request that reached the server."""
 
+    def _answer_with_headers(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> Answer:
+        """What the server calls: a protocol that routes on a header (JSON 1.1's
+        ``X-Amz-Target``) overrides it; header names are lower-cased. By default, ``_answer``."""
+        return self._answer(method, target, body)
+
     @abstractmethod
     def _success_answer(self, operation: str, result: JsonDict) -> Answer:
         """The protocol's answer carrying an operation's result (the lock is held)."""
@@ -257,7 +265,9 @@ class LocalHttpHandler(BaseHTTPRequestHandler):
         endpoint = cast(_Server, self.server).endpoint
         length = self.headers.get("Content-Length") or "0"
         if length.isdigit() and int(length) <= self.max_body_bytes:
-            answer = endpoint._answer(self.command, self.path, self.rfile.read(int(length)))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            body = self.rfile.read(int(length))
+            answer = endpoint._answer_with_headers(self.command, self.path, headers, body)
         else:
             message = f"Unusable Content-Length: {length!r}"
             answer = endpoint._error_answer(ServiceError(endpoint.bad_request, message, 400))
