@@ -95,6 +95,19 @@ def failed(operation: str, error: Exception, subject: str = "") -> str:
     return f"{operation}{about} failed: {error_code(error)}: {error_message(error)}"
 
 
+_sensitive: set[str] = set()
+
+
+def remember_sensitive(values: Iterable[str]) -> None:
+    """Values read at run time (a secret's) that no reason of this invocation may quote."""
+    _sensitive.update(value for value in values if value)
+
+
+def forget_sensitive() -> None:
+    """Start an invocation with nothing remembered."""
+    _sensitive.clear()
+
+
 def reason(text: str, sensitive: Iterable[str] = ()) -> str:
     """The message for CloudFormation: one line, no sensitive value, at most
     ``limits.MAX_REASON_BYTES`` as JSON.
@@ -102,7 +115,7 @@ def reason(text: str, sensitive: Iterable[str] = ()) -> str:
     The framework adds its own lines, the ids and Data; CloudFormation refuses a response body
     over 4096 bytes, and control characters grow sixfold when JSON-escaped.
     """
-    for secret in sorted(set(sensitive), key=len, reverse=True):
+    for secret in sorted({*sensitive, *_sensitive}, key=len, reverse=True):
         if not secret.strip():
             continue
         text = text.replace(secret, "***") if len(secret) >= MIN_SCRUBBED_LENGTH else text

@@ -20,6 +20,17 @@ class Api(Protocol):
     def call(self, service: str, operation: str, **parameters: Any) -> dict[str, Any]: ...
 
 
+class Resolve(Protocol):
+    """Complete the create ``request`` with what the template must not hold (a secret's values),
+    read at run time through ``api``: the request to send, and the values no message or log may
+    quote. A transient failure is raised as the botocore error (the engine tries again later);
+    any other as a ``HandlerError`` that names what was read but none of its values."""
+
+    def __call__(
+        self, api: Api, raw: Mapping[str, Any], request: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], list[str]]: ...
+
+
 @dataclass(frozen=True)
 class Operations:
     """The API operations of a kind, by their names in the service model."""
@@ -92,6 +103,7 @@ class Kind:
     sensitive_properties: frozenset[str] = frozenset()
     """Properties no message may quote, beyond what the service model marks sensitive."""
     rules: Rules | None = None
+    resolve: Resolve | None = None
     converge: Converge | None = None
     list_filter: Callable[[Mapping[str, Any]], dict[str, Any]] = field(default=lambda raw: {})
     """List parameters that narrow the search for one resource by name (fewer pages)."""

@@ -37,8 +37,10 @@ from .errors import (
     InvocationBudgetExceeded,
     error_code,
     failed,
+    forget_sensitive,
     is_transient,
     reason,
+    remember_sensitive,
 )
 from .kind import Kind
 from .properties import OWNER_TAG_KEY, InvalidPropertyError, Properties
@@ -58,6 +60,7 @@ _CALL_ERRORS = (ClientError, BotoCoreError)
 def on_event(kind: Kind, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     _log_event("on_event", event)
     aws.begin_invocation(context)
+    forget_sensitive()
     handlers = {"Create": _on_create, "Update": _on_update, "Delete": _on_delete}
     try:
         return handlers[event["RequestType"]](kind, event)
@@ -67,6 +70,7 @@ def on_event(kind: Kind, event: Mapping[str, Any], context: Any = None) -> dict[
 
 def is_complete(kind: Kind, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     aws.begin_invocation(context)
+    forget_sensitive()
     state = HandlerState.load(event.get("HandlerState"))
     steps = {"start": _await_start, "update": _await_update, "delete": _await_delete}
     try:
@@ -228,14 +232,24 @@ def _start(
         held_name=held_name,
         held_request=held_request,
     )
-    request = _create_request(kind, event, state, props)
+    try:
+        request: dict[str, Any] | None = _create_request(kind, event, state, props)
+    except _CALL_ERRORS as error:
+        if not is_transient(error):
+            raise
+        logger.info("Reading what the request needs must wait: %s", error_code(error))
+        request = None  # the waiter builds it again
     awaited, state.stack_status = _awaited(event, state)
     if awaited is False:
         raise HandlerError(
             "CloudFormation no longer awaits this request (it was answered or cancelled): "
             "nothing was started."
         )
-    arn = _create_or_adopt(kind, event, state, request, final=False) if awaited else None
+    arn = (
+        _create_or_adopt(kind, event, state, request, final=False)
+        if awaited and request is not None
+        else None
+    )
     result: dict[str, Any] = {
         "PhysicalResourceId": arn or identity.pending_id(name, event["RequestId"]),
         "HandlerState": state.dump(),
@@ -254,6 +268,9 @@ def _create_request(
         stack_id, logical_id, configuration, request_id=event["RequestId"], replaces=state.replaces
     )
     request = props.create_request(name=state.name, tags={**props.tags, **owner})
+    if kind.resolve is not None:
+        request, sensitive = kind.resolve(aws, event["ResourceProperties"], request)
+        remember_sensitive(sensitive)
     properties.check_request(request, aws.input_shape(kind.service, kind.operations.create))
     return request
 
@@ -399,7 +416,12 @@ def _await_start(kind: Kind, event: Mapping[str, Any], state: HandlerState) -> d
         _check_deadline(kind, event, state, _quota_message(kind, name, props))
         if awaited is None:
             return {"IsComplete": False}
-        request = _create_request(kind, event, state, props)
+        try:
+            request = _create_request(kind, event, state, props)
+        except _CALL_ERRORS as error:
+            if not is_transient(error):
+                raise
+            return _not_yet(kind, event, state, _quota_message(kind, name, props))
         arn = _create_or_adopt(kind, event, state, request, final=True)
         if arn is None:
             return _not_yet(kind, event, state, _quota_message(kind, name, props))
