@@ -348,7 +348,8 @@ def test_ownership_tag_records_the_request_and_what_it_replaced() -> None:
             {"Descripton": "typo"},
             "Descripton: unknown property (did you mean Description?); known: "
             "CollaborationId, ConfiguredAudienceModelArn, Description, IncludeSeedInOutput, Name, "
-            "SeedAudience, ServiceToken, Tags, WaitForCompletion, WaitTimeoutSeconds",
+            "SeedAudience, SeedAudienceParametersSecretArn, SeedAudienceParametersSecretVersion, "
+            "ServiceToken, Tags, WaitForCompletion, WaitTimeoutSeconds",
         ),
         (
             {"SeedAudience": {"RoleArn": ROLE, "DataSource": {"S3URI": "s3://b/"}}},
