@@ -10,6 +10,7 @@ from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint
 from cloudformation import Stack
 from local_endpoint import local_endpoint
 from provider_runtime import RealProviderFramework
+from secretsmanager_endpoint import SecretsManagerEndpoint, running
 
 
 @pytest.fixture
@@ -26,3 +27,11 @@ def stack(endpoint: CleanRoomsMLEndpoint) -> Stack:
     Its waiter polls every 10 ms.
     """
     return Stack(RealProviderFramework(index, query_interval=0.01, total_timeout=30))
+
+
+@pytest.fixture
+def secrets(endpoint: CleanRoomsMLEndpoint) -> SecretsManagerEndpoint:
+    """The local Secrets Manager endpoint the handler is pointed at (with ``endpoint``)."""
+    double = running()
+    assert double is not None, "local_endpoint() runs one"
+    return double
