@@ -1,7 +1,8 @@
 """A local HTTP test double for the AWS Clean Rooms ML REST-JSON API.
 
-It serves audience generation jobs, configured audience models (with their resource policy)
-and the tags of both. An ordinary boto3 ``cleanroomsml`` client pointed at
+It serves audience models (trained on registered training datasets), configured audience
+models (with their resource policy), audience generation jobs, audience export jobs, and the
+tags of the resources that have ARNs. An ordinary boto3 ``cleanroomsml`` client pointed at
 :attr:`CleanRoomsMLEndpoint.url` works unchanged.  Everything protocol-shaped (routes, member
 locations, constraints, error status codes, timestamp formats) is read from the service model
 botocore loads (its bundled one unless ``AWS_DATA_PATH`` says otherwise); only the service
@@ -31,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import botocore.session  # type: ignore[import-untyped, unused-ignore]
@@ -66,6 +67,12 @@ IMPLEMENTED_OPERATIONS = (
     "TagResource",
     "UntagResource",
     "ListTagsForResource",
+    "CreateAudienceModel",
+    "GetAudienceModel",
+    "ListAudienceModels",
+    "DeleteAudienceModel",
+    "StartAudienceExportJob",
+    "ListAudienceExportJobs",
 )
 CREATING = frozenset({"CREATE_PENDING", "CREATE_IN_PROGRESS"})
 DELETING = frozenset({"DELETE_PENDING", "DELETE_IN_PROGRESS"})
@@ -326,24 +333,34 @@ def _compile_route(operation_model: Any) -> _Route:
     return _Route(operation_model.name, operation_model.http["method"], re.compile(regex), labels)
 
 
-@cache
-def _routes() -> tuple[_Route, ...]:
-    """Routes of every modeled operation, implemented ones first."""
-    model = service_model()
-    served = served_operations()
+def compile_routes(model: Any, served: tuple[str, ...]) -> tuple[_Route, ...]:
+    """Routes of every operation of a REST service model, the ``served`` ones first."""
     rest = [name for name in model.operation_names if name not in served]
     return tuple(_compile_route(model.operation_model(n)) for n in [*served, *rest])
 
 
-def match_route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
-    """(operation name, unquoted URI labels) of a request, or None."""
-    for route in _routes():
+def find_route(
+    routes: tuple[_Route, ...], method: str, path: str
+) -> tuple[str, dict[str, str]] | None:
+    """(operation name, unquoted URI labels) of the first route a request matches, or None."""
+    for route in routes:
         found = route.regex.fullmatch(path) if route.method == method else None
         if found is not None:
             return route.operation, dict(
                 zip(route.labels, map(unquote, found.groups()), strict=True)
             )
     return None
+
+
+@cache
+def _routes() -> tuple[_Route, ...]:
+    """Routes of every modeled operation, implemented ones first."""
+    return compile_routes(service_model(), served_operations())
+
+
+def match_route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
+    """(operation name, unquoted URI labels) of a request, or None."""
+    return find_route(_routes(), method, path)
 
 
 def _wire_name(name: str, member: Any) -> str:
@@ -535,10 +552,86 @@ class ModelRecord:
 
 @dataclass
 class AudienceModelRecord:
-    """An audience model (trained elsewhere) that configured audience models may use."""
+    """An audience model: registered by a test (ACTIVE at once) or created through the API.
+
+    ``params`` holds its members as GetAudienceModel reports them (name, trainingDatasetArn,
+    the training window as datetimes, kmsKeyArn, description).
+    """
 
     arn: str
     tags: dict[str, str] = field(default_factory=dict)
+    params: JsonDict = field(default_factory=dict)
+    status: str = "ACTIVE"
+    create_time: datetime = field(default_factory=lambda: _utcnow())
+    update_time: datetime = field(default_factory=lambda: _utcnow())
+    seq: int = 0
+    status_details: dict[str, str] | None = None
+    gone: bool = False
+    phase: Literal["create", "delete", "settled"] = "settled"
+    phase_started: float = 0.0
+    outcome: _Outcome = _ACTIVE
+
+    @property
+    def name(self) -> str:
+        return str(self.params.get("name", ""))
+
+
+@dataclass
+class TrainingDatasetRecord:
+    """A training dataset (CloudFormation's AWS::CleanRoomsML::TrainingDataset makes them)."""
+
+    arn: str
+    training: _Outcome = _ACTIVE  # how the training of every audience model on it ends
+
+
+@dataclass
+class ExportJobRecord:
+    """An audience export job; the API has no Get and no Delete, so it lives forever."""
+
+    name: str
+    params: JsonDict  # the StartAudienceExportJob request
+    status: str
+    create_time: datetime
+    update_time: datetime
+    seq: int
+    output_location: str  # reported once ACTIVE
+    status_details: dict[str, str] | None = None
+    gone: bool = False
+    phase: Literal["create", "delete", "settled"] = "create"
+    phase_started: float = 0.0
+    outcome: _Outcome = _ACTIVE
+
+
+class _Tracked(Protocol):
+    """What :func:`_advance` moves along: a record with asynchronous statuses."""
+
+    status: str
+    status_details: dict[str, str] | None
+    update_time: datetime
+    gone: bool
+    phase: Literal["create", "delete", "settled"]
+    phase_started: float
+    outcome: _Outcome
+
+
+def _advance(record: _Tracked, now: float, create: float, delete: float) -> None:
+    """Derive a record's status from the clock: PENDING for the first half of its phase's
+    duration, IN_PROGRESS for the second, then its outcome (or gone, after a delete)."""
+    if record.gone or record.phase == "settled":
+        return
+    creating = record.phase == "create"
+    duration = create if creating else delete
+    elapsed = now - record.phase_started
+    if record.outcome.stuck or elapsed < duration:
+        stage = "PENDING" if elapsed < duration / 2 else "IN_PROGRESS"
+        _set_status(record, f"{'CREATE' if creating else 'DELETE'}_{stage}")
+        return
+    record.phase = "settled"
+    outcome = record.outcome
+    if outcome.final_status is None:
+        record.gone, record.update_time = True, _utcnow()
+    else:
+        _set_status(record, outcome.final_status, _details(outcome.status_code, outcome.message))
 
 
 class ManualClock:
@@ -564,9 +657,32 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _set_status(job: JobRecord, status: str, details: dict[str, str] | None = None) -> None:
+def _set_status(job: _Tracked, status: str, details: dict[str, str] | None = None) -> None:
     if (job.status, job.status_details) != (status, details):
         job.status, job.status_details, job.update_time = status, details, _utcnow()
+
+
+def _cut(known: JsonDict, shape: Any) -> JsonDict:
+    """Copies of the known members an output shape has (None left out)."""
+    return {
+        key: copy.deepcopy(value)
+        for key, value in known.items()
+        if key in shape.members and value is not None
+    }
+
+
+def _parse_time(value: Any, path: str) -> datetime:
+    """A request timestamp (ISO 8601 text on the wire) as an aware datetime."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        parsed = datetime.fromtimestamp(value, timezone.utc)
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value))
+        except ValueError as exc:
+            raise validation_error([f"{path} {value!r} is not an ISO 8601 timestamp"]) from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
 def _details(code: str | None, message: str | None) -> dict[str, str] | None:
@@ -633,6 +749,12 @@ class _Handler(LocalHttpHandler):
 class CleanRoomsMLEndpoint(LocalHttpEndpoint):
     """A threaded local HTTP server emulating the Clean Rooms ML API (see the module doc).
 
+    Every asynchronous status follows ``clock`` (``time.monotonic``, or a :class:`ManualClock`
+    that a test advances): a job's creation takes ``create_duration``, an audience model's
+    training ``training_duration`` and an export ``export_duration`` (both default to
+    ``create_duration``), a deletion ``delete_duration``; each is PENDING for its first half
+    and IN_PROGRESS for its second.
+
     ``refuse_deleting_models_in_use`` makes DeleteConfiguredAudienceModel a ConflictException
     while a job that is not gone uses the model (the API documentation says a model in use by
     lookalike models cannot be deleted, without saying which error; off by default).
@@ -655,9 +777,13 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
         clock: Callable[[], float] = time.monotonic,
         validate_responses: bool = __debug__,
         refuse_deleting_models_in_use: bool = False,
+        training_duration: float | None = None,
+        export_duration: float | None = None,
     ) -> None:
         self.region, self.account_id = region, account_id
         self.create_duration, self.delete_duration = create_duration, delete_duration
+        self.training_duration = create_duration if training_duration is None else training_duration
+        self.export_duration = create_duration if export_duration is None else export_duration
         self.quota, self.page_size = quota, page_size
         self.validate_responses = validate_responses
         self.refuse_deleting_models_in_use = refuse_deleting_models_in_use
@@ -665,7 +791,10 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
         self._jobs: dict[str, JobRecord] = {}
         self._models: dict[str, ModelRecord] = {}
         self._audience_models: dict[str, AudienceModelRecord] = {}
+        self._training_datasets: dict[str, TrainingDatasetRecord] = {}
+        self._exports: dict[str, ExportJobRecord] = {}  # by name, unique per account
         self._create_outcomes: deque[_Outcome] = deque()
+        self._export_outcomes: deque[_Outcome] = deque()
         self._delete_outcomes: deque[_Outcome] = deque()
         self._seq = 0
         operations = {
@@ -684,6 +813,12 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
             "TagResource": self._tag_resource,
             "UntagResource": self._untag_resource,
             "ListTagsForResource": self._list_tags,
+            "CreateAudienceModel": self._create_audience_model,
+            "GetAudienceModel": self._get_audience_model,
+            "ListAudienceModels": self._list_audience_models,
+            "DeleteAudienceModel": self._delete_audience_model,
+            "StartAudienceExportJob": self._start_export,
+            "ListAudienceExportJobs": self._list_exports,
         }
         super().__init__({name: operations[name] for name in served_operations()})
         _routes()  # load the model before requests arrive on several threads
@@ -733,11 +868,83 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
             record = ModelRecord(arn, dict(tags or {}), dict(child_tags or {}), params, self._seq)
             self._models[arn] = record
 
-    def add_audience_model(self, arn: str, tags: dict[str, str] | None = None) -> None:
-        """Register an audience model for configured audience models to use."""
+    def add_audience_model(
+        self,
+        arn: str,
+        tags: dict[str, str] | None = None,
+        *,
+        name: str | None = None,
+        training_dataset_arn: str | None = None,
+    ) -> None:
+        """Register an ACTIVE audience model for configured audience models to use.
+
+        It is a model like one trained through the API (Get, List, Delete, tags), named
+        ``name`` or else the last part of its ARN, on ``training_dataset_arn`` (a made-up one
+        by default, not registered). Registering an ARN again replaces it; a name that another
+        model has is a ValueError, as names are unique per account.
+        """
         _check_as(arn, "CreateConfiguredAudienceModel", "audienceModelArn")
+        name = name if name is not None else arn.rsplit("/", 1)[-1]
+        _check_as(name, "CreateAudienceModel", "name")
+        dataset = training_dataset_arn or self.arn("training-dataset/registered")
+        _check_as(dataset, "CreateAudienceModel", "trainingDatasetArn")
         with self._lock:
-            self._audience_models[arn] = AudienceModelRecord(arn, dict(tags or {}))
+            if any(m.name == name and m.arn != arn for m in self._live_audience_models()):
+                raise ValueError(f"an audience model is already named {name!r}")
+            self._seq += 1
+            params: JsonDict = {"name": name, "trainingDatasetArn": dataset}
+            record = AudienceModelRecord(arn, dict(tags or {}), params, seq=self._seq)
+            self._audience_models[arn] = record
+
+    def add_training_dataset(
+        self, arn: str, *, fail_training: tuple[str, str] | None = None
+    ) -> None:
+        """Register a training dataset that CreateAudienceModel may train on.
+
+        ``fail_training=(status_code, message)`` makes every training on it end in
+        CREATE_FAILED with those statusDetails.
+        """
+        _check_as(arn, "CreateAudienceModel", "trainingDatasetArn")
+        training = _ACTIVE if fail_training is None else _Outcome("CREATE_FAILED", *fail_training)
+        with self._lock:
+            self._training_datasets[arn] = TrainingDatasetRecord(arn, training)
+
+    def fail_training(
+        self,
+        arn_or_name: str,
+        status_code: str = "INTERNAL_ERROR",
+        message: str = "Training failed",
+    ) -> None:
+        """Make an audience model still in training end it in CREATE_FAILED."""
+        with self._lock:
+            found = [m for m in self._live_audience_models() if arn_or_name in (m.arn, m.name)]
+            if not found:
+                raise ValueError(f"no audience model {arn_or_name!r}")
+            if found[0].phase != "create":
+                raise ValueError(f"{arn_or_name!r} is done training ({found[0].status})")
+            found[0].outcome = _Outcome("CREATE_FAILED", status_code, message)
+
+    def stick_training(self, arn_or_name: str) -> None:
+        """Make an audience model still in training stay CREATE_IN_PROGRESS forever."""
+        with self._lock:
+            found = [m for m in self._live_audience_models() if arn_or_name in (m.arn, m.name)]
+            if not found or found[0].phase != "create":
+                raise ValueError(f"no audience model {arn_or_name!r} in training")
+            found[0].outcome = _Outcome("ACTIVE", stuck=True)
+
+    def next_export_outcome(
+        self,
+        status: str = "CREATE_FAILED",
+        status_code: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Make the next started export end in ``status`` (CREATE_FAILED or ACTIVE)."""
+        if status not in ("ACTIVE", "CREATE_FAILED"):
+            raise ValueError("an export ends in ACTIVE or CREATE_FAILED")
+        if status == "CREATE_FAILED":
+            status_code, message = status_code or "INTERNAL_ERROR", message or "Export failed"
+        with self._lock:
+            self._export_outcomes.append(_Outcome(status, status_code, message))
 
     def next_create_outcome(
         self,
@@ -804,6 +1011,20 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
         return {arn: job for arn, job in self.jobs.items() if not job.gone}
 
     @property
+    def audience_models(self) -> dict[str, AudienceModelRecord]:
+        """Copies of the audience models that are not gone, statuses up to date."""
+        with self._lock:
+            return {m.arn: copy.deepcopy(m) for m in self._live_audience_models()}
+
+    @property
+    def export_jobs(self) -> dict[str, ExportJobRecord]:
+        """Copies of every audience export job, by name, statuses up to date."""
+        with self._lock:
+            for export in self._exports.values():
+                self._refresh_export(export)
+            return copy.deepcopy(self._exports)
+
+    @property
     def configured_audience_models(self) -> dict[str, ModelRecord]:
         """Copies of the configured audience models that exist (deleted ones are dropped)."""
         with self._lock:
@@ -858,21 +1079,7 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
 
     def _refresh(self, job: JobRecord) -> None:
         """Derive the job's status from the clock (the lock is held)."""
-        if job.gone or job.phase == "settled":
-            return
-        creating = job.phase == "create"
-        duration = self.create_duration if creating else self.delete_duration
-        elapsed = self._clock() - job.phase_started
-        if job.outcome.stuck or elapsed < duration:
-            stage = "PENDING" if elapsed < duration / 2 else "IN_PROGRESS"
-            _set_status(job, f"{'CREATE' if creating else 'DELETE'}_{stage}")
-            return
-        job.phase = "settled"
-        outcome = job.outcome
-        if outcome.final_status is None:
-            job.gone, job.update_time = True, _utcnow()
-        else:
-            _set_status(job, outcome.final_status, _details(outcome.status_code, outcome.message))
+        _advance(job, self._clock(), self.create_duration, self.delete_duration)
 
     def _live(self) -> list[JobRecord]:
         for job in self._jobs.values():
@@ -987,8 +1194,14 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
         return model
 
     def _check_audience_model(self, arn: str) -> None:
-        if arn not in self._audience_models:
-            raise ApiError("ResourceNotFoundException", f"Audience model not found: {arn}")
+        """A configured model may only use an ACTIVE audience model.
+
+        The API documentation does not say how one on an audience model still training (or
+        failed, or being deleted) is refused: a ValidationException is a guess.
+        """
+        model = self._live_audience_model(arn)
+        if model.status != "ACTIVE":
+            raise validation_error([f"Audience model {arn} is {model.status}, not ACTIVE"])
 
     def _model_view(self, model: ModelRecord, shape: Any) -> JsonDict:
         """Everything the double knows about a configured model, cut down to an output shape."""
@@ -1109,13 +1322,198 @@ class CleanRoomsMLEndpoint(LocalHttpEndpoint):
             raise ApiError("ResourceNotFoundException", f"No policy on configured model {arn}")
         return model
 
+    # ------------------------------------------------------------ audience models (lock held)
+
+    def _refresh_audience_model(self, model: AudienceModelRecord) -> None:
+        _advance(model, self._clock(), self.training_duration, self.delete_duration)
+
+    def _live_audience_models(self) -> list[AudienceModelRecord]:
+        for model in self._audience_models.values():
+            self._refresh_audience_model(model)
+        live = (model for model in self._audience_models.values() if not model.gone)
+        return sorted(live, key=lambda m: m.seq)
+
+    def _live_audience_model(self, arn: str, noun: str = "Audience model") -> AudienceModelRecord:
+        model = self._audience_models.get(arn)
+        if model is not None:
+            self._refresh_audience_model(model)
+        if model is None or model.gone:
+            raise ApiError("ResourceNotFoundException", f"{noun} not found: {arn}")
+        return model
+
+    def _audience_model_view(self, model: AudienceModelRecord, shape: Any) -> JsonDict:
+        known: JsonDict = {
+            **model.params,
+            "audienceModelArn": model.arn,
+            "createTime": model.create_time,
+            "updateTime": model.update_time,
+            "status": model.status,
+            "statusDetails": model.status_details,
+            "tags": model.tags,
+        }
+        return _cut(known, shape)
+
+    def _create_audience_model(self, params: JsonDict) -> JsonDict:
+        tags: dict[str, str] = dict(params.get("tags") or {})
+        _reject_reserved_keys(tags, "tags")
+        _check_tag_count(tags)
+        dataset = self._training_datasets.get(params["trainingDatasetArn"])
+        if dataset is None:
+            message = f"Training dataset not found: {params['trainingDatasetArn']}"
+            raise ApiError("ResourceNotFoundException", message)
+        window: dict[str, datetime] = {
+            key: _parse_time(params[key], key)
+            for key in ("trainingDataStartTime", "trainingDataEndTime")
+            if key in params
+        }
+        if len(window) == 2 and window["trainingDataStartTime"] >= window["trainingDataEndTime"]:
+            # a guess: the documentation only calls them the start and end of the window
+            raise validation_error(["trainingDataStartTime must be before trainingDataEndTime"])
+        if any(model.name == params["name"] for model in self._live_audience_models()):
+            message = f"An audience model named {params['name']!r} already exists"
+            raise ApiError("ConflictException", message)
+        self._seq += 1
+        now = _utcnow()
+        members = {k: copy.deepcopy(v) for k, v in params.items() if k != "tags"}
+        model = AudienceModelRecord(
+            arn=self.arn(f"audience-model/{uuid.uuid4()}"),
+            tags=tags,
+            params={**members, **window},
+            status="CREATE_PENDING",
+            create_time=now,
+            update_time=now,
+            seq=self._seq,
+            phase="create",
+            phase_started=self._clock(),
+            outcome=dataset.training,
+        )
+        self._audience_models[model.arn] = model
+        self._refresh_audience_model(model)
+        return {"audienceModelArn": model.arn}
+
+    def _get_audience_model(self, params: JsonDict) -> JsonDict:
+        model = self._live_audience_model(params["audienceModelArn"])
+        return self._audience_model_view(model, _output("GetAudienceModel"))
+
+    def _list_audience_models(self, params: JsonDict) -> JsonDict:
+        after = _decode_token(params.get("nextToken"))
+        size = int(params.get("maxResults") or self.page_size)
+        matches = [model for model in self._live_audience_models() if model.seq > after]
+        summary = _output("ListAudienceModels").members["audienceModels"].member
+        result: JsonDict = {
+            "audienceModels": [self._audience_model_view(m, summary) for m in matches[:size]]
+        }
+        if len(matches) > size:
+            result["nextToken"] = _encode_token(matches[size - 1].seq)
+        return result
+
+    def _delete_audience_model(self, params: JsonDict) -> JsonDict:
+        """Start deleting; refused while training, or while a configured model uses it (as the
+        API documentation says, with the ConflictException the operation models)."""
+        model = self._live_audience_model(params["audienceModelArn"])
+        if model.status in CREATING:
+            raise ApiError("ConflictException", f"Cannot delete {model.arn} while {model.status}")
+        if model.status in DELETING:
+            return {}  # already being deleted: an idempotent no-op, as for jobs
+        users = [m.arn for m in self._models.values() if m.params["audienceModelArn"] == model.arn]
+        if users:
+            message = f"Audience model {model.arn} is used by configured audience model(s) {users}"
+            raise ApiError("ConflictException", message)
+        model.phase, model.phase_started, model.outcome = "delete", self._clock(), _GONE
+        _set_status(model, "DELETE_PENDING")
+        self._refresh_audience_model(model)
+        return {}
+
+    # ------------------------------------------------------------ audience export jobs (held)
+
+    def _refresh_export(self, export: ExportJobRecord) -> None:
+        _advance(export, self._clock(), self.export_duration, 0.0)
+
+    def _export_view(self, export: ExportJobRecord, shape: Any) -> JsonDict:
+        known: JsonDict = {
+            **export.params,
+            "createTime": export.create_time,
+            "updateTime": export.update_time,
+            "status": export.status,
+            "statusDetails": export.status_details,
+            "outputLocation": export.output_location if export.status == "ACTIVE" else None,
+        }
+        return _cut(known, shape)
+
+    def _start_export(self, params: JsonDict) -> JsonDict:
+        """Export from an ACTIVE generation job, at a size its configured model allows.
+
+        A job that is not ACTIVE is refused with a ValidationException: a guess, the API
+        documentation does not say. The size must be one of the configured model's
+        ``audienceSizeConfig`` (as StartAudienceExportJob's documentation says), checked only
+        while that model exists; a PERCENTAGE is 1 to 100.
+        """
+        job = self._live_job(params["audienceGenerationJobArn"])
+        if job.status != "ACTIVE":
+            raise validation_error([f"Audience generation job {job.arn} is {job.status}"])
+        if params["name"] in self._exports:
+            message = f"An audience export job named {params['name']!r} already exists"
+            raise ApiError("ConflictException", message)
+        size = params["audienceSize"]
+        if size["type"] == "PERCENTAGE" and size["value"] > 100:
+            raise validation_error([f"A PERCENTAGE audience size is 1 to 100, not {size['value']}"])
+        model = self._models.get(job.params["configuredAudienceModelArn"])
+        allowed = model.params.get("audienceSizeConfig") if model is not None else None
+        if allowed is not None and (
+            size["type"] != allowed["audienceSizeType"]
+            or size["value"] not in allowed["audienceSizeBins"]
+        ):
+            sizes = f"{allowed['audienceSizeType']} {allowed['audienceSizeBins']}"
+            message = f"audienceSize {size['type']} {size['value']} is not one of {sizes}"
+            raise validation_error([message])
+        base = f"s3://audiences-{self.account_id}/"
+        if model is not None:
+            base = model.params["outputConfig"]["destination"]["s3Destination"]["s3Uri"]
+        self._seq += 1
+        now = _utcnow()
+        export = ExportJobRecord(
+            name=params["name"],
+            params=copy.deepcopy(params),
+            status="CREATE_PENDING",
+            create_time=now,
+            update_time=now,
+            seq=self._seq,
+            output_location=f"{base.rstrip('/')}/audience-export-job/{uuid.uuid4()}/",
+            phase_started=self._clock(),
+            outcome=self._export_outcomes.popleft() if self._export_outcomes else _ACTIVE,
+        )
+        self._exports[export.name] = export
+        self._refresh_export(export)
+        return {}
+
+    def _list_exports(self, params: JsonDict) -> JsonDict:
+        after = _decode_token(params.get("nextToken"))
+        size = int(params.get("maxResults") or self.page_size)
+        wanted = params.get("audienceGenerationJobArn")
+        exports = sorted(self._exports.values(), key=lambda e: e.seq)
+        matches = [
+            export
+            for export in exports
+            if export.seq > after and wanted in (None, export.params["audienceGenerationJobArn"])
+        ]
+        for export in matches[:size]:
+            self._refresh_export(export)
+        summary = _output("ListAudienceExportJobs").members["audienceExportJobs"].member
+        result: JsonDict = {
+            "audienceExportJobs": [self._export_view(e, summary) for e in matches[:size]]
+        }
+        if len(matches) > size:
+            result["nextToken"] = _encode_token(matches[size - 1].seq)
+        return result
+
     # ------------------------------------------------------------- tags of every resource kind
 
     def _tags_of(self, arn: str) -> dict[str, str]:
         """The tags of whichever resource of the double ``arn`` names."""
-        for resources in (self._models, self._audience_models):
-            if arn in resources:
-                return resources[arn].tags
+        if arn in self._models:
+            return self._models[arn].tags
+        if arn in self._audience_models:
+            return self._live_audience_model(arn, noun="Resource").tags
         return self._live_job(arn, noun="Resource").tags
 
     def _tag_resource(self, params: JsonDict) -> JsonDict:

@@ -324,9 +324,12 @@ def test_unknown_route_and_unimplemented_operation_are_404(
         and headers["x-amzn-ErrorType"] == "UnknownOperationException"
         and document["message"]
     )
-    code, status, message = failure(lambda: client.list_audience_models())
-    assert (code, status) == ("UnknownOperationException", 404) and "ListAudienceModels" in message
-    assert [name for name, _ in endpoint.calls] == ["GET /no/such/route", "ListAudienceModels"]
+    code, status, message = failure(lambda: client.list_training_datasets())
+    assert (code, status) == (
+        "UnknownOperationException",
+        404,
+    ) and "ListTrainingDatasets" in message
+    assert [name for name, _ in endpoint.calls] == ["GET /no/such/route", "ListTrainingDatasets"]
 
 
 # --------------------------------------------------------------------------- service rules
