@@ -1,5 +1,5 @@
-"""The handler pointed at local Clean Rooms ML, CloudFormation and Secrets Manager endpoints by
-standard boto3 configuration only."""
+"""The handler pointed at local Clean Rooms ML, Clean Rooms, CloudFormation and Secrets Manager
+endpoints by standard boto3 configuration only."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import botocore.retries.standard
 import pytest
 from cleanrooms.engine import aws
+from cleanrooms_endpoint import CleanRoomsEndpoint
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint
 from cloudformation_endpoint import CloudFormationEndpoint
 from secretsmanager_endpoint import SecretsManagerEndpoint
@@ -46,7 +47,9 @@ def local_endpoint(**options: Any) -> Iterator[CleanRoomsMLEndpoint]:
     DescribeStackResource and DescribeStacks reach it through ``AWS_ENDPOINT_URL_CLOUDFORMATION``.
     So does a Secrets Manager endpoint (``secretsmanager_endpoint.running()``, where a test adds
     its secrets), behind ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` (botocore's name for the service id
-    "Secrets Manager").
+    "Secrets Manager"), and a Clean Rooms endpoint for configured audience model associations
+    (``cleanrooms_endpoint.running()``, linked to the Clean Rooms ML one so that an association
+    needs a configured model there), behind ``AWS_ENDPOINT_URL_CLEANROOMS``.
 
     botocore's standard retries still count and give up as they do in Lambda; only their sleeps
     (up to 1 s, 2 s, ... each) are dropped so that fault tests stay fast.
@@ -56,11 +59,13 @@ def local_endpoint(**options: Any) -> Iterator[CleanRoomsMLEndpoint]:
         CleanRoomsMLEndpoint(**options) as local,
         CloudFormationEndpoint() as cloudformation,
         SecretsManagerEndpoint() as secrets,
+        CleanRoomsEndpoint(ml=local) as cleanrooms,
     ):
         urls = {
             "AWS_ENDPOINT_URL_CLEANROOMSML": local.url,
             "AWS_ENDPOINT_URL_CLOUDFORMATION": cloudformation.url,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets.url,
+            "AWS_ENDPOINT_URL_CLEANROOMS": cleanrooms.url,
         }
         for name, value in {**ENVIRONMENT, **urls}.items():
             patch.setenv(name, value)
