@@ -21,6 +21,10 @@ from cdk_cleanrooms_ml.seed_audience import SeedAudience
 from cdk_cleanrooms_ml.validation import check_job, check_model_region, check_tags, is_unresolved
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceGenerationJob"
+PARAMETERS_FROM = "SeedAudienceParametersSecretArn"
+"""The secret that holds SQL parameter values, which the handler reads when it starts the job."""
+PARAMETERS_VERSION = "SeedAudienceParametersSecretVersion"
+"""That secret's version id or staging label; absent: AWSCURRENT."""
 READ_ACTIONS = ("cleanrooms-ml:GetAudienceGenerationJob", "cleanrooms-ml:ListTagsForResource")
 
 
@@ -174,12 +178,22 @@ class AudienceGenerationJob(AudienceGenerationJobBase, ManagedResource):
             **{key: value for key, value in optional.items() if value is not None},
             "WaitForCompletion": wait_for_completion,
         }
+        secret_arn = None
+        if seed.parameters_secret is not None:
+            # The secret's ARN only: CloudFormation resolves no dynamic reference to a secret in
+            # a custom resource's properties, so the handler reads the values itself.
+            secret_arn = provider.secret_arn(seed.parameters_secret)
+            properties[PARAMETERS_FROM] = secret_arn
+            if seed.parameters_secret_version is not None:
+                properties[PARAMETERS_VERSION] = seed.parameters_secret_version
         check_job(properties)
         facts = stack_facts(self, provider)
         check_model_region(configured_audience_model_arn, facts.region)
+        if secret_arn is not None:
+            _check_secret_region(secret_arn, facts.region)
         self._pin_name(name, facts)
         # Only a job that passed its checks reaches the handler's policy.
-        provider.allow(configured_audience_model_arn, seed.role_arn)
+        provider.allow(configured_audience_model_arn, seed.role_arn, seed.parameters_secret)
         self._create_resource(provider, properties, tags=tags, removal_policy=removal_policy)
 
     @staticmethod
@@ -240,3 +254,15 @@ def _wait_timeout_seconds(wait_timeout: Duration | None) -> float | None:
             f"seconds (the provider framework gives up after 55), got {seconds:g} seconds"
         )
     return int(seconds)
+
+
+def _check_secret_region(secret_arn: str, stack_region: str | None) -> None:
+    """Refuse a secret of another Region than the stack's: the handler reads it there."""
+    parts = secret_arn.split(":", 5)
+    if stack_region is None or len(parts) < 6 or is_unresolved(parts[3]):
+        return
+    if parts[3] != stack_region:
+        raise ValueError(
+            f"seed_audience.parameters_secret: must be a secret in the stack's Region, "
+            f"{stack_region} (the handler reads it there), got one in {parts[3]}: {secret_arn!r}"
+        )

@@ -26,6 +26,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct, IValidation
 
@@ -237,6 +238,10 @@ class CleanRoomsMLProvider(Construct):
         self._arn_patterns: dict[str, str] = {}
         self._own_arn_tokens: set[str] = set()
         self._handler_policy: IConstruct | None = None
+        # By the Python object (kept alive here, so that its id stays its own): what jobs sharing
+        # a secret pass, at no jsii call.
+        self._secret_arns: dict[int, tuple[secretsmanager.ISecret, str]] = {}
+        self._readable_secrets: dict[int, secretsmanager.ISecret] = {}
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -397,11 +402,65 @@ class CleanRoomsMLProvider(Construct):
         """
         self._own_arn_tokens.add(arn)
 
-    def allow(self, configured_audience_model_arn: str, seed_role_arn: str) -> None:
-        """Let the handler start jobs of this model and pass this seed role to Clean Rooms ML."""
+    def allow(
+        self,
+        configured_audience_model_arn: str,
+        seed_role_arn: str,
+        parameters_secret: secretsmanager.ISecret | None = None,
+    ) -> None:
+        """Let the handler start jobs of this model and pass this seed role to Clean Rooms ML,
+        and read the seed's ``parameters_secret``, if any."""
         self._use(JOBS)
         self._start.add(self._scoped(configured_audience_model_arn, "configured-audience-model"))
         self._pass_role.add(seed_role_arn)
+        if parameters_secret is not None:
+            self._allow_reading(parameters_secret)
+
+    def secret_arn(self, secret: secretsmanager.ISecret) -> str:
+        """``secret.secret_arn``, read once per secret however many resources name it."""
+        known = self._secret_arns.get(id(secret))
+        if known is None:
+            known = (secret, secret.secret_arn)
+            self._secret_arns[id(secret)] = known
+        return known[1]
+
+    def _allow_reading(self, secret: secretsmanager.ISecret) -> None:
+        """Let the handler read ``secret``: GetSecretValue and DescribeSecret on it (what
+        ``grant_read`` grants), and kms:Decrypt through Secrets Manager on its key, if it has
+        one. Once per secret and stack.
+
+        ``grant_read`` lets a customer managed key decrypt by adding the handler's role to the
+        key's policy, not to the role's. A secret or key of another stack than the handler's is
+        granted through an import of the secret by ARN, so that its stack never names the role
+        (which would make a cycle between the stacks: the job's stack names the secret).
+        """
+        if id(secret) in self._readable_secrets:
+            return
+        self._readable_secrets[id(secret)] = secret
+        stack = Stack.of(self)
+        key = secret.encryption_key
+        granted: secretsmanager.ISecret = secret
+        if secret.stack is not stack or (key is not None and key.stack is not stack):
+            full_arn = secret.secret_full_arn
+            granted = secretsmanager.Secret.from_secret_attributes(
+                self,
+                f"ParametersSecret{len(self._readable_secrets)}",
+                secret_complete_arn=full_arn,
+                secret_partial_arn=None if full_arn is not None else secret.secret_arn,
+            )
+        granted.grant_read(self.role)
+        if key is not None:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=[key.key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"
+                        }
+                    },
+                )
+            )
 
     def allow_configured_audience_model(
         self, audience_model_arn: str, output_role_arn: str
