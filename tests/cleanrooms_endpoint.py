@@ -29,12 +29,11 @@ import base64
 import binascii
 import copy
 import json
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import botocore.session  # type: ignore[import-untyped, unused-ignore]
@@ -227,15 +226,10 @@ def _json_answer(status: int, document: JsonDict | None, error_code: str | None 
 
 # ------------------------------------------------------------------------------ the endpoint
 
-_running: list[CleanRoomsEndpoint] = []
-_running_lock = threading.Lock()
-_Running = TypeVar("_Running", bound="CleanRoomsEndpoint")
-
 
 def running() -> CleanRoomsEndpoint | None:
     """The endpoint started last that still runs (the one ``local_endpoint()`` points at)."""
-    with _running_lock:
-        return _running[-1] if _running else None
+    return CleanRoomsEndpoint.running()
 
 
 class _Handler(LocalHttpHandler):
@@ -286,20 +280,6 @@ class CleanRoomsEndpoint(LocalHttpEndpoint):
         _routes()  # load the model before requests arrive on several threads
         self.default_membership_id = DEFAULT_MEMBERSHIP_ID
         self.add_membership(DEFAULT_MEMBERSHIP_ID)
-
-    def start(self: _Running) -> _Running:
-        """Serve, and be :func:`running` until stopped."""
-        super().start()
-        with _running_lock:
-            _running.append(self)
-        return self
-
-    def stop(self) -> None:
-        """No longer be :func:`running`, then stop serving."""
-        with _running_lock:
-            if self in _running:
-                _running.remove(self)
-        super().stop()
 
     def arn(self, resource: str) -> str:
         """A Clean Rooms ARN in this endpoint's region and account."""

@@ -19,12 +19,11 @@ stack id answers "does not exist", as the real API does::
 from __future__ import annotations
 
 import copy
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
@@ -195,15 +194,10 @@ def _xml_answer(status: int, document: str, request_id: str) -> Answer:
 
 # ------------------------------------------------------------------------------ the endpoint
 
-_running: list[CloudFormationEndpoint] = []
-_running_lock = threading.Lock()
-_Running = TypeVar("_Running", bound="CloudFormationEndpoint")
-
 
 def running() -> CloudFormationEndpoint | None:
     """The endpoint started last that still runs: where ``cloudformation.Stack`` publishes."""
-    with _running_lock:
-        return _running[-1] if _running else None
+    return CloudFormationEndpoint.running()
 
 
 class _Handler(LocalHttpHandler):
@@ -234,20 +228,6 @@ class CloudFormationEndpoint(LocalHttpEndpoint):
         model = service_model()  # loaded before requests arrive on several threads
         self.namespace: str = model.metadata["xmlNamespace"]
         self.api_version: str = model.metadata["apiVersion"]
-
-    def start(self: _Running) -> _Running:
-        """Serve, and be :func:`running` until stopped."""
-        super().start()
-        with _running_lock:
-            _running.append(self)
-        return self
-
-    def stop(self) -> None:
-        """No longer be :func:`running`, then stop serving."""
-        with _running_lock:
-            if self in _running:
-                _running.remove(self)
-        super().stop()
 
     def put_stack(self, stack: StackRecord) -> None:
         """Serve a copy of ``stack`` from now on (``cloudformation.Stack`` calls this)."""

@@ -84,6 +84,21 @@ class LocalHttpEndpoint(ABC):
     internal_error: ClassVar[str]  # the protocol's error code for a bug of the double (500)
     bad_request: ClassVar[str]  # ... and for a request the server cannot read (400)
 
+    _started: ClassVar[list[LocalHttpEndpoint]] = []
+    """Every endpoint of this class that runs, oldest first (each subclass has its own list)."""
+    _started_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._started = []
+
+    @classmethod
+    def running(cls: type[_Endpoint]) -> _Endpoint | None:
+        """The endpoint of this class started last that still runs (where tests point clients)."""
+        with LocalHttpEndpoint._started_lock:
+            started = cls._started
+            return started[-1] if started else None  # type: ignore[return-value]
+
     def __init__(self, operations: dict[str, Operation]) -> None:
         self._operations = operations
         self._lock = threading.RLock()
@@ -104,10 +119,15 @@ class LocalHttpEndpoint(ABC):
             target=self._server.serve_forever, args=(0.02,), name=self.thread_name, daemon=True
         )
         self._thread.start()
+        with LocalHttpEndpoint._started_lock:
+            type(self)._started.append(self)
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        with LocalHttpEndpoint._started_lock:
+            if self in type(self)._started:
+                type(self)._started.remove(self)
         if self._server is None:
             return
         self._server.shutdown()

@@ -22,12 +22,11 @@ import base64
 import json
 import random
 import string
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 import botocore.session  # type: ignore[import-untyped, unused-ignore]
 from cleanrooms_ml_endpoint import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Fault, validate
@@ -146,15 +145,10 @@ def _json_answer(status: int, document: JsonDict) -> Answer:
 
 # ------------------------------------------------------------------------------ the endpoint
 
-_running: list[SecretsManagerEndpoint] = []
-_running_lock = threading.Lock()
-_Running = TypeVar("_Running", bound="SecretsManagerEndpoint")
-
 
 def running() -> SecretsManagerEndpoint | None:
     """The endpoint started last that still runs (the one ``local_endpoint()`` points at)."""
-    with _running_lock:
-        return _running[-1] if _running else None
+    return SecretsManagerEndpoint.running()
 
 
 class _Handler(LocalHttpHandler):
@@ -188,20 +182,6 @@ class SecretsManagerEndpoint(LocalHttpEndpoint):
         self._secrets: dict[str, SecretRecord] = {}  # by ARN
         self._broken_keys: dict[str, SecretsManagerError] = {}  # by KMS key id
         self.target_prefix: str = service_model().metadata["targetPrefix"]
-
-    def start(self: _Running) -> _Running:
-        """Serve, and be :func:`running` until stopped."""
-        super().start()
-        with _running_lock:
-            _running.append(self)
-        return self
-
-    def stop(self) -> None:
-        """No longer be :func:`running`, then stop serving."""
-        with _running_lock:
-            if self in _running:
-                _running.remove(self)
-        super().stop()
 
     # ------------------------------------------------------------------------ test controls
 
