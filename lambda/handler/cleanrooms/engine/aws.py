@@ -104,22 +104,36 @@ def input_shape(service: str, operation: str) -> Any:
 def get(kind: Kind, arn: str) -> dict[str, Any] | None:
     """The kind's Get of ``arn``, or None once the resource is gone."""
     try:
-        return call(kind.service, kind.operations.get, **{kind.arn_member: arn})
+        found = unwrapped(kind, call(kind.service, kind.operations.get, **kind.identifiers(arn)))
+        if not kind.tags_in_get:
+            tags = call(kind.service, "ListTagsForResource", resourceArn=arn).get("tags")
+            found["tags"] = tags or {}
     except ClientError as error:
         if error_code(error) == NOT_FOUND:
             return None
         raise
+    return found
+
+
+def unwrapped(kind: Kind, response: dict[str, Any]) -> dict[str, Any]:
+    """The resource in a create or Get response (some kinds wrap it in a member)."""
+    if kind.response_member is None:
+        return response
+    inner: dict[str, Any] = response[kind.response_member]
+    return inner
 
 
 def delete(kind: Kind, arn: str) -> None:
-    call(kind.service, kind.operations.delete, **{kind.arn_member: arn})
+    call(kind.service, kind.operations.delete, **kind.identifiers(arn))
 
 
 def find_arn(kind: Kind, name: str, filters: Mapping[str, Any] | None = None) -> str | None:
-    """The ARN of the resource with this name (names are unique per account), or None.
+    """The ARN of the resource with this name (names are unique per account, or per the scope
+    the list requires), or None.
 
-    ``filters`` narrow the listing (a job's model, say): fewer pages, but a resource outside them
-    holding the name is not found.
+    ``filters`` are the list's parameters: its required scope (``kind.list_scope``), and what
+    narrows it (a job's model, say: fewer pages, but a resource outside holding the name is not
+    found).
     """
     return next(iter(find_arns(kind, lambda candidate: candidate == name, filters)), None)
 

@@ -78,13 +78,30 @@ class Kind:
     """The boto3 service name: ``cleanroomsml``, ``cleanrooms``."""
     operations: Operations
     arn_member: str
-    """The ARN's member in the create response, the Get/Delete/Update requests, the Get response
-    and the list summaries: ``audienceGenerationJobArn``."""
+    """The ARN's member in the create and Get responses and the list summaries:
+    ``audienceGenerationJobArn``; also what identifies it in a request, unless ``identify``."""
     list_member: str
     """The list response's member holding the summaries: ``audienceGenerationJobs``."""
     arn_pattern: re.Pattern[str]
     attributes: Callable[[str, str], dict[str, str]]
     """``(arn, name)`` -> the ``Data`` CloudFormation's GetAtt reads."""
+    identify: Callable[[str], dict[str, str]] | None = None
+    """The request members that identify the resource at an ARN (Get, Update, Delete), for a kind
+    whose requests do not take the ARN itself (an association: its membership and its id)."""
+    response_member: str | None = None
+    """The member of the create and Get responses that holds the resource, if they wrap it."""
+    name_property: str = "Name"
+    """The template property of the name (the handler generates one when it is absent)."""
+    name_member: str = "name"
+    """The name's member in the create request."""
+    names_unique: str = "per account"
+    """Where names are unique, for messages: ``per account``, ``per membership``."""
+    update_name_member: str | None = None
+    """The name's member in the update request, for a kind whose name changes in place."""
+    list_scope: Callable[[Mapping[str, Any]], dict[str, Any]] = field(default=lambda raw: {})
+    """List parameters the list operation requires, from the template properties (a membership)."""
+    tags_in_get: bool = True
+    """Whether the Get response carries the tags; if not, ListTagsForResource reads them."""
     made: str = "created"
     """How messages say the create operation made one: ``started`` (a job), ``created``."""
     in_place: frozenset[str] = frozenset()
@@ -107,6 +124,10 @@ class Kind:
     converge: Converge | None = None
     list_filter: Callable[[Mapping[str, Any]], dict[str, Any]] = field(default=lambda raw: {})
     """List parameters that narrow the search for one resource by name (fewer pages)."""
+
+    def identifiers(self, arn: str) -> dict[str, str]:
+        """What identifies the resource at ``arn`` in its Get, Update and Delete requests."""
+        return self.identify(arn) if self.identify else {self.arn_member: arn}
 
     def is_arn(self, physical_id: str | None) -> bool:
         return bool(physical_id) and self.arn_pattern.fullmatch(physical_id or "") is not None

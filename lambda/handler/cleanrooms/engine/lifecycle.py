@@ -127,11 +127,12 @@ def _on_update(kind: Kind, event: Mapping[str, Any]) -> dict[str, Any]:
             wait=props.wait,
             sweep=bool(changes),
         )
-    if props.name is not None and props.name == old.get("Name"):
+    if props.name is not None and props.name == old.get(kind.name_property):
         raise HandlerError(
-            f"Name: changing {', '.join(changes)} needs a new {kind.noun}, and {kind.noun} names "
-            f"are unique per account, so the new {kind.noun} cannot reuse Name {props.name!r}. "
-            "Change Name as well, or remove it to let the handler generate a unique name."
+            f"{kind.name_property}: changing {', '.join(changes)} needs a new {kind.noun}, and "
+            f"{kind.noun} names are unique {kind.names_unique}, so the new {kind.noun} cannot "
+            f"reuse {kind.name_property} {props.name!r}. Change {kind.name_property} as well, "
+            "or remove it to let the handler generate a unique name."
         )
     return _start(kind, event, props, props.name or _generated_name(event), replaces=physical_id)
 
@@ -303,7 +304,7 @@ def _create_or_adopt(
         raise HandlerError(
             failed(kind.operations.create, error, f"{kind.noun} {name!r}")
         ) from error
-    arn = str(response[kind.arn_member])
+    arn = str(aws.unwrapped(kind, response)[kind.arn_member])
     logger.info("%s %s %r: %s", kind.made.capitalize(), kind.noun, name, arn)
     return arn
 
@@ -357,7 +358,8 @@ def _find_own(
     is a HandlerError naming the operation. One someone else made is a clear error. With
     ``narrow``, the kind's ``list_filter`` narrows the listing (fewer pages per poll).
     """
-    filters = kind.list_filter(event["ResourceProperties"]) if narrow else {}
+    raw = event["ResourceProperties"]
+    filters = {**kind.list_scope(raw), **(kind.list_filter(raw) if narrow else {})}
     operation = kind.operations.list
     try:
         arn = aws.find_arn(kind, name, filters)
@@ -387,9 +389,11 @@ def _find_own(
         logger.info("%s %r exists (an earlier attempt made it): %s", kind.title, name, arn)
         return found
     raise HandlerError(
-        f"Name: a {kind.noun} named {name!r} already exists in this account ({arn}) and this "
-        f"request did not make it with these properties. {kind.title} names are unique per "
-        "account: set another Name, or remove Name to let the handler generate a unique one."
+        f"{kind.name_property}: a {kind.noun} named {name!r} already exists "
+        f"{kind.names_unique.replace('per ', 'in this ')} ({arn}) and this request did not make "
+        f"it with these properties. {kind.title} names are unique {kind.names_unique}: set "
+        f"another {kind.name_property}, or remove {kind.name_property} to let the handler "
+        "generate a unique one."
     )
 
 
@@ -639,8 +643,10 @@ def _apply_update(kind: Kind, event: Mapping[str, Any]) -> bool:
     arn = str(event["PhysicalResourceId"])
     props = properties.parse(kind, new, _create_shape(kind))
     shape = aws.input_shape(kind.service, kind.operations.update)
-    request = {kind.arn_member: arn}
+    request: dict[str, Any] = kind.identifiers(arn)
     request.update({key: value for key, value in props.request.items() if key in shape.members})
+    if kind.update_name_member and props.name:
+        request[kind.update_name_member] = props.name
     for key in changed & kind.cleared.keys() - new.keys():
         request[key[:1].lower() + key[1:]] = kind.cleared[key]
     try:
@@ -713,7 +719,7 @@ def _delete_step(
     name = identity.pending_name(physical_id) or ""
     request = identity.pending_request(physical_id)
     try:
-        arn = aws.find_arn(kind, name)
+        arn = aws.find_arn(kind, name, kind.list_scope(event.get("ResourceProperties") or {}))
         if arn is None:
             return True, None
         resource = aws.stack_resource(event["StackId"], event["LogicalResourceId"])
@@ -799,9 +805,10 @@ def _leftover_of(kind: Kind, event: Mapping[str, Any], failed_props: Mapping[str
     """How to recognise the resource a failed replacement of this physical id made."""
     return Sweep(
         config=properties.configuration_digest(kind, failed_props, event["StackId"]),
-        name=failed_props.get("Name"),
+        name=failed_props.get(kind.name_property),
         prefix=identity.generated_name_prefix(event["StackId"], event["LogicalResourceId"]),
         replaces=identity.replaced_digest(event["PhysicalResourceId"]),
+        scope=kind.list_scope(failed_props),
     )
 
 
@@ -816,11 +823,12 @@ def _cancelled_create_of(kind: Kind, event: Mapping[str, Any]) -> Sweep:
     props = event.get("ResourceProperties") or {}
     return Sweep(
         config=properties.configuration_digest(kind, props, event["StackId"]),
-        name=props.get("Name"),
+        name=props.get(kind.name_property),
         prefix=identity.generated_name_prefix(event["StackId"], event["LogicalResourceId"]),
         replaces="",
         since=time.time() - limits.DELETE_TIMEOUT_SECONDS - limits.SETTLE_GRACE_SECONDS,
         claim=identity.claim(event["PhysicalResourceId"]),
+        scope=kind.list_scope(props),
     )
 
 
@@ -839,7 +847,7 @@ def _sweep_step(
 
     done = True
     try:
-        for arn in aws.find_arns(kind, candidate):
+        for arn in aws.find_arns(kind, candidate, sweep.scope):
             found = None if arn == current else aws.get(kind, arn)
             if (
                 found is None

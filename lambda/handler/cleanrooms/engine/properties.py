@@ -53,10 +53,11 @@ class Properties:
     tags: dict[str, str] = field(default_factory=dict)
     wait_for_completion: bool = False
     wait_timeout_seconds: int = limits.DEFAULT_WAIT_TIMEOUT_SECONDS
+    name_member: str = "name"
 
     def create_request(self, *, name: str, tags: Mapping[str, str]) -> dict[str, Any]:
         """The keyword arguments of the kind's create operation."""
-        request = {"name": name, **self.request}
+        request = {self.name_member: name, **self.request}
         if tags:
             request["tags"] = dict(tags)
         return request
@@ -87,20 +88,21 @@ def parse(
     api_members = {
         key: value
         for key, value in raw.items()
-        if key not in _steering(kind) and key not in ("Name", "Tags")
+        if key not in _steering(kind) and key not in (kind.name_property, "Tags")
     }
-    request = _convert(api_members, shape, "", skip, top=True)
-    name = _optional_str(raw, "Name")
+    request = _convert(api_members, shape, "", skip, top=True, name=kind.name_member)
+    name = _optional_str(raw, kind.name_property)
     props = Properties(
         request=request,
         name=name,
         tags=parse_tags(raw.get("Tags"), skip),
         wait_for_completion=kind.waits and wait_for_completion,
         wait_timeout_seconds=wait_timeout,
+        name_member=kind.name_member,
     )
     checked = props.create_request(name=name or "", tags=props.tags)
     if not name:
-        del checked["name"]
+        del checked[kind.name_member]
     check_request(checked, shape, skip)
     return props
 
@@ -283,7 +285,12 @@ def _wait(raw: Mapping[str, Any], skip: Callable[[Any], bool]) -> tuple[bool, in
 
 
 def _convert(
-    value: Any, shape: Any, path: str, skip: Callable[[Any], bool], top: bool = False
+    value: Any,
+    shape: Any,
+    path: str,
+    skip: Callable[[Any], bool],
+    top: bool = False,
+    name: str = "name",
 ) -> Any:
     """``value`` as the template has it -> the API's type for ``shape`` (checked later)."""
     if skip(value):
@@ -299,7 +306,7 @@ def _convert(
             member = members[key]
             converted[_camel(key, shape)] = _convert(item, member, _join(path, key), skip)
         for required in shape.required_members:
-            if required not in converted and not (top and required in ("name", "tags")):
+            if required not in converted and not (top and required in (name, "tags")):
                 raise InvalidPropertyError(f"{_join(path, required)}: required")
         return converted
     if kind == "map":

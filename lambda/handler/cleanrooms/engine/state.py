@@ -29,6 +29,8 @@ class Sweep:
     replaces: str
     since: float | None = None
     claim: str = ""
+    scope: dict[str, Any] = field(default_factory=dict)
+    """The list parameters the kind requires (``Kind.list_scope``) to look for it."""
 
 
 @dataclass
