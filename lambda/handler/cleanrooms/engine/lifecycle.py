@@ -291,7 +291,7 @@ def _create_or_adopt(
     when ``final``: ``on_event`` leaves it to the waiter, so that the pending id names the
     resource if there is one.
     """
-    name = request["name"]
+    name = request[kind.name_member]
     try:
         response = aws.call(kind.service, kind.operations.create, **request)
     except _CALL_ERRORS as error:

@@ -6,11 +6,19 @@ Adding a kind: write its module here (a ``KIND``), and list it below.
 from __future__ import annotations
 
 from ..engine.kind import Kind
-from . import audience_generation_job, configured_audience_model
+from . import (
+    audience_generation_job,
+    configured_audience_model,
+    configured_audience_model_association,
+)
 
 KINDS: dict[str, Kind] = {
     kind.resource_type: kind
-    for kind in (audience_generation_job.KIND, configured_audience_model.KIND)
+    for kind in (
+        audience_generation_job.KIND,
+        configured_audience_model.KIND,
+        configured_audience_model_association.KIND,
+    )
 }
 
 
