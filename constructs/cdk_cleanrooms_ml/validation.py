@@ -291,14 +291,17 @@ def user_message(message: str, scope: str = "", user_names: Mapping[str, str] = 
     return name + message[match.end() :]
 
 
-def check_member(value: Any, operation: str, member: str, name: str) -> None:
+def check_member(
+    value: Any, operation: str, member: str, name: str, *, service: str = "cleanroomsml"
+) -> None:
     """Raise ValueError, ``name: ...``, if ``value`` breaks the service model's rules of
     ``operation``'s request member (a dotted path: ``outputConfig.roleArn``).
 
     The handler's own check (``properties.check_request``) runs on the member's shape, so that a
     value fails where the user writes it, in the words the handler would use. Tokens are skipped.
+    ``service`` is the botocore name of the operation's service: ``cleanrooms`` for associations.
     """
-    shape = input_shape("cleanroomsml", operation)
+    shape = input_shape(service, operation)
     for part in member.split("."):
         shape = shape.members[part]
     try:
