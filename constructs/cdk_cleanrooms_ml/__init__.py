@@ -14,6 +14,11 @@ from cdk_cleanrooms_ml.configured_audience_model import (
     SharedAudienceMetrics,
     TagOnCreatePolicy,
 )
+from cdk_cleanrooms_ml.configured_audience_model_association import (
+    ConfiguredAudienceModelAssociation,
+    ConfiguredAudienceModelAssociationBase,
+    IConfiguredAudienceModelAssociation,
+)
 from cdk_cleanrooms_ml.provider import AudienceGenerationJobProvider, CleanRoomsMLProvider
 from cdk_cleanrooms_ml.seed_audience import (
     ComputeConfiguration,
@@ -33,9 +38,12 @@ __all__ = [
     "CleanRoomsMLProvider",
     "ComputeConfiguration",
     "ConfiguredAudienceModel",
+    "ConfiguredAudienceModelAssociation",
+    "ConfiguredAudienceModelAssociationBase",
     "ConfiguredAudienceModelBase",
     "IAudienceGenerationJob",
     "IConfiguredAudienceModel",
+    "IConfiguredAudienceModelAssociation",
     "SeedAudience",
     "SeedAudienceConfig",
     "SharedAudienceMetrics",

@@ -68,10 +68,14 @@ class _Kind:
     """The actions on the resources themselves: on every ARN of the kind in the stack's account
     and Region, since the service generates their ids."""
     arns_reason: str
-    list_action: str
-    """The List operation that finds a resource whose create answer was lost, by its name: it has
-    no resource-level permissions."""
-    list_reason: str
+    list_action: str | None
+    """The List operation that finds a resource whose create answer was lost, by its name, when it
+    has no resource-level permissions (granted on ``*``); None when the kind grants its own."""
+    list_reason: str = ""
+    service: str = "cleanrooms-ml"
+    """The service prefix in its ARNs and actions."""
+    arn_resource_name: str = "*"
+    """What follows ``arn_resource/`` in the pattern of every ARN of the kind."""
 
 
 _TAGGING = (
@@ -121,6 +125,35 @@ CONFIGURED_AUDIENCE_MODELS = _Kind(
         "configured audience models to find one whose Create answer was lost."
     ),
 )
+CONFIGURED_AUDIENCE_MODEL_ASSOCIATIONS = _Kind(
+    noun="configured audience model association",
+    service="cleanrooms",
+    arn_resource="membership",
+    arn_resource_name="*/configuredaudiencemodelassociation/*",
+    actions=(
+        "cleanrooms:GetConfiguredAudienceModelAssociation",
+        "cleanrooms:UpdateConfiguredAudienceModelAssociation",
+        "cleanrooms:DeleteConfiguredAudienceModelAssociation",
+        "cleanrooms:TagResource",
+        "cleanrooms:UntagResource",
+        "cleanrooms:ListTagsForResource",
+    ),
+    arns_reason=(
+        "Clean Rooms generates configured audience model association ids; the handler may touch "
+        "only associations of this account and Region, creates and lists them only in the "
+        "memberships the stack names, and deletes only those whose ownership tag names it."
+    ),
+    # Create and List need the membership too: granted per membership, see
+    # allow_configured_audience_model_association.
+    list_action=None,
+)
+_MODEL_POLICY_ACTIONS = [
+    "cleanrooms-ml:DeleteConfiguredAudienceModelPolicy",
+    "cleanrooms-ml:GetConfiguredAudienceModelPolicy",
+    "cleanrooms-ml:PutConfiguredAudienceModelPolicy",
+]
+"""What Clean Rooms asks of the caller of an association with manageResourcePolicies: to change
+the configured audience model's resource policy (on create and delete of the association)."""
 
 
 class CleanRoomsMLProvider(Construct):
@@ -267,6 +300,15 @@ class CleanRoomsMLProvider(Construct):
         self._pass_role = _GrowingStatement(
             self.role, ["iam:PassRole"], conditions=_PASSED_TO_CLEAN_ROOMS_ML
         )
+        self._associate = _GrowingStatement(
+            self.role,
+            [
+                "cleanrooms:CreateConfiguredAudienceModelAssociation",
+                "cleanrooms:ListConfiguredAudienceModelAssociations",
+            ],
+        )
+        self._model_policies = _GrowingStatement(self.role, _MODEL_POLICY_ACTIONS)
+        self._membership_arns: dict[str, str] = {}
 
         code = lambda_.Code.from_asset(str(handler_asset_dir()), exclude=["__pycache__", "*.pyc"])
         functions = {
@@ -474,38 +516,80 @@ class CleanRoomsMLProvider(Construct):
         self._create_configured.add(self._scoped(audience_model_arn, "audience-model"))
         self._pass_role.add(output_role_arn)
 
+    def allow_configured_audience_model_association(
+        self,
+        membership_id: str,
+        configured_audience_model_arn: str,
+        *,
+        manage_resource_policies: bool,
+    ) -> None:
+        """Let the handler associate configured audience models in this membership, and, when
+        Clean Rooms is to manage the model's resource policy, change that policy.
+
+        CreateConfiguredAudienceModelAssociation and ListConfiguredAudienceModelAssociations are
+        authorized on the membership and on the association.
+        """
+        kind = CONFIGURED_AUDIENCE_MODEL_ASSOCIATIONS
+        self._use(kind)
+        self._associate.add(
+            self._arn_pattern(kind.arn_resource, kind.service, kind.arn_resource_name)
+        )
+        self._associate.add(self._membership_arn(membership_id))
+        if not manage_resource_policies:
+            return
+        model = self._scoped(configured_audience_model_arn, "configured-audience-model")
+        # A model of this stack: the configured models' own statement has these actions on it.
+        if model is not configured_audience_model_arn and CONFIGURED_AUDIENCE_MODELS in self._kinds:
+            return
+        self._model_policies.add(model)
+
+    def _membership_arn(self, membership_id: str) -> str:
+        """The ARN of the membership ``membership_id`` (a token is fine) in the stack's account
+        and Region, made once per membership."""
+        arn = self._membership_arns.get(membership_id)
+        if arn is None:
+            arn = Stack.of(self).format_arn(
+                service="cleanrooms", resource="membership", resource_name=membership_id
+            )
+            self._membership_arns[membership_id] = arn
+        return arn
+
     def _use(self, kind: _Kind) -> None:
         """Grant the handler what ``kind`` needs, once per stack, and acknowledge its findings."""
         if kind in self._kinds:
             return
+        first = not self._kinds
         self._kinds.append(kind)
+        pattern = self._arn_pattern(kind.arn_resource, kind.service, kind.arn_resource_name)
         self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=list(kind.actions), resources=[self._arn_pattern(kind.arn_resource)]
-            )
+            iam.PolicyStatement(actions=list(kind.actions), resources=[pattern])
         )
         handler_policy = self._policy_resource()
         # As cdk-nag words it: the stack's Region and account, literal or a token, are part of it.
-        arns = flatten_cfn_reference(Stack.of(self).resolve(self._arn_pattern(kind.arn_resource)))
+        arns = flatten_cfn_reference(Stack.of(self).resolve(pattern))
         acknowledge(handler_policy, "AwsSolutions-IAM5", kind.arns_reason, [f"Resource::{arns}"])
-        acknowledge(handler_policy, "AwsSolutions-IAM5", kind.list_reason, ["Resource::*"])
-        if self._list_statement is not None:
-            self._list_statement.add_actions(kind.list_action)
-            return
-        self._list_statement = iam.PolicyStatement(actions=[kind.list_action], resources=["*"])
-        self.role.add_to_policy(self._list_statement)
-        # Before a waiter starts or adopts a resource, and while it waits, it asks whether
-        # CloudFormation still awaits its request (a create may have been cancelled, or answered
-        # by a redelivery).
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "cloudformation:DescribeStackResource",
-                    "cloudformation:DescribeStacks",
-                ],
-                resources=[Stack.of(self).stack_id],
+        if kind.list_action is not None:
+            acknowledge(handler_policy, "AwsSolutions-IAM5", kind.list_reason, ["Resource::*"])
+            if self._list_statement is not None:
+                self._list_statement.add_actions(kind.list_action)
+            else:
+                self._list_statement = iam.PolicyStatement(
+                    actions=[kind.list_action], resources=["*"]
+                )
+                self.role.add_to_policy(self._list_statement)
+        if first:
+            # Before a waiter starts or adopts a resource, and while it waits, it asks whether
+            # CloudFormation still awaits its request (a create may have been cancelled, or
+            # answered by a redelivery).
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "cloudformation:DescribeStackResource",
+                        "cloudformation:DescribeStacks",
+                    ],
+                    resources=[Stack.of(self).stack_id],
+                )
             )
-        )
 
     def _scoped(self, arn: str, arn_resource: str) -> str:
         """``arn``, or the ARN pattern when it holds the ARN of a resource this provider serves."""
@@ -513,14 +597,17 @@ class CleanRoomsMLProvider(Construct):
             return self._arn_pattern(arn_resource)
         return arn
 
-    def _arn_pattern(self, arn_resource: str) -> str:
-        """Every ``arn_resource`` ARN of the stack's account and Region."""
-        pattern = self._arn_patterns.get(arn_resource)
+    def _arn_pattern(
+        self, arn_resource: str, service: str = "cleanrooms-ml", resource_name: str = "*"
+    ) -> str:
+        """Every ``arn_resource`` ARN of ``service`` in the stack's account and Region."""
+        key = f"{service}:{arn_resource}/{resource_name}"
+        pattern = self._arn_patterns.get(key)
         if pattern is None:
             pattern = Stack.of(self).format_arn(
-                service="cleanrooms-ml", resource=arn_resource, resource_name="*"
+                service=service, resource=arn_resource, resource_name=resource_name
             )
-            self._arn_patterns[arn_resource] = pattern
+            self._arn_patterns[key] = pattern
         return pattern
 
     def _policy_resource(self) -> IConstruct | None:
