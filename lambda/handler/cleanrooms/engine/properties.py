@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from . import limits
@@ -335,7 +336,29 @@ def _convert(
         return _int(value, path, skip)
     if kind == "string" and not isinstance(value, str):
         raise InvalidPropertyError(f"{path}: must be a string, got {_kind(value)}")
+    if kind == "timestamp":
+        return _timestamp(value, path)
     return value
+
+
+_ISO_8601 = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def _timestamp(value: Any, path: str) -> str:
+    """An ISO 8601 date and time, with its offset (a time without one is ambiguous)."""
+    text = value if isinstance(value, str) else ""
+    if not _ISO_8601.fullmatch(text) or not re.search(r"(?:Z|[+-]\d{2}:?\d{2})$", text):
+        raise InvalidPropertyError(
+            f"{path}: must be an ISO 8601 date and time with its offset "
+            f"(2024-05-01T00:00:00Z), got {value!r}"
+        )
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
+    except ValueError:
+        raise InvalidPropertyError(f"{path}: is no date and time, got {value!r}") from None
+    return text
 
 
 def _bool(value: Any, path: str, skip: Callable[[Any], bool]) -> bool | None:

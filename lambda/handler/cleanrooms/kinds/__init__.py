@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..engine.kind import Kind
 from . import (
     audience_generation_job,
+    audience_model,
     configured_audience_model,
     configured_audience_model_association,
 )
@@ -16,6 +17,7 @@ KINDS: dict[str, Kind] = {
     kind.resource_type: kind
     for kind in (
         audience_generation_job.KIND,
+        audience_model.KIND,
         configured_audience_model.KIND,
         configured_audience_model_association.KIND,
     )
