@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from aws_cdk import Duration, IResource, RemovalPolicy, Resource
+from aws_cdk import Duration, IResource, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.provider import MAX_WAIT_TIMEOUT, CleanRoomsMLProvider
 from cdk_cleanrooms_ml.resource_base import (
+    GrantableResource,
     ImportedResource,
     ManagedResource,
     check_removal_policy,
@@ -50,7 +51,7 @@ class IAudienceGenerationJob(IResource, Protocol):
         ...
 
 
-class AudienceGenerationJobBase(Resource):
+class AudienceGenerationJobBase(GrantableResource):
     """What defined and imported jobs share: the ARN, the name and the grants on the job."""
 
     @property
@@ -61,17 +62,11 @@ class AudienceGenerationJobBase(Resource):
     def audience_generation_job_name(self) -> str:
         raise NotImplementedError
 
-    @check_argument_types
-    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
-        """Grant ``actions`` on this job to ``grantee``."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee, actions=list(actions), resource_arns=[self.audience_generation_job_arn]
-        )
+    _READ_ACTIONS = READ_ACTIONS
 
-    @check_argument_types
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` read this job: GetAudienceGenerationJob, ListTagsForResource."""
-        return self.grant(grantee, *READ_ACTIONS)
+    @property
+    def _grant_arn(self) -> str:
+        return self.audience_generation_job_arn
 
 
 class _ImportedAudienceGenerationJob(AudienceGenerationJobBase, ImportedResource):

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import jsii
-from aws_cdk import IResource, RemovalPolicy, Resource, Stack
+from aws_cdk import IResource, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IValidation
 
@@ -17,6 +17,7 @@ from cdk_cleanrooms_ml.audience_destination import AudienceDestination
 from cdk_cleanrooms_ml.audience_size import AudienceSizeConfig
 from cdk_cleanrooms_ml.provider import CleanRoomsMLProvider
 from cdk_cleanrooms_ml.resource_base import (
+    GrantableResource,
     ImportedResource,
     ManagedResource,
     check_removal_policy,
@@ -92,7 +93,7 @@ class IConfiguredAudienceModel(IResource, Protocol):
         ...
 
 
-class ConfiguredAudienceModelBase(Resource):
+class ConfiguredAudienceModelBase(GrantableResource):
     """What defined and imported configured audience models share: the ARN and the grants."""
 
     @property
@@ -100,28 +101,17 @@ class ConfiguredAudienceModelBase(Resource):
         raise NotImplementedError
 
     @check_argument_types
-    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
-        """Grant ``actions`` on this configured audience model to ``grantee``."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=list(actions),
-            resource_arns=[self.configured_audience_model_arn],
-        )
-
-    @check_argument_types
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` read this configured audience model, its policy and its tags.
-
-        GetConfiguredAudienceModel, GetConfiguredAudienceModelPolicy, ListTagsForResource.
-        """
-        return self.grant(grantee, *READ_ACTIONS)
-
-    @check_argument_types
     def add_to_resource_policy(
         self, statement: iam.PolicyStatement
     ) -> iam.AddToResourcePolicyResult:
         """An imported configured audience model's policy is not this app's: nothing is added."""
         return iam.AddToResourcePolicyResult(statement_added=False)
+
+    _READ_ACTIONS = READ_ACTIONS
+
+    @property
+    def _grant_arn(self) -> str:
+        return self.configured_audience_model_arn
 
 
 class _ImportedConfiguredAudienceModel(ConfiguredAudienceModelBase, ImportedResource):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from aws_cdk import Fn, IResource, RemovalPolicy, Resource
+from aws_cdk import Fn, IResource, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -14,6 +14,7 @@ from cdk_cleanrooms_ml import validation
 from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.provider import CleanRoomsMLProvider
 from cdk_cleanrooms_ml.resource_base import (
+    GrantableResource,
     ImportedResource,
     ManagedResource,
     check_removal_policy,
@@ -63,7 +64,7 @@ class IConfiguredAudienceModelAssociation(IResource, Protocol):
         ...
 
 
-class ConfiguredAudienceModelAssociationBase(Resource):
+class ConfiguredAudienceModelAssociationBase(GrantableResource):
     """What defined and imported associations share: the ARN, the id and the grants."""
 
     @property
@@ -74,22 +75,11 @@ class ConfiguredAudienceModelAssociationBase(Resource):
     def configured_audience_model_association_id(self) -> str:
         raise NotImplementedError
 
-    @check_argument_types
-    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
-        """Grant ``actions`` on this association to ``grantee``."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=list(actions),
-            resource_arns=[self.configured_audience_model_association_arn],
-        )
+    _READ_ACTIONS = READ_ACTIONS
 
-    @check_argument_types
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` read this association and its tags.
-
-        cleanrooms:GetConfiguredAudienceModelAssociation, cleanrooms:ListTagsForResource.
-        """
-        return self.grant(grantee, *READ_ACTIONS)
+    @property
+    def _grant_arn(self) -> str:
+        return self.configured_audience_model_association_arn
 
 
 class _ImportedConfiguredAudienceModelAssociation(

@@ -48,6 +48,31 @@ def check_removal_policy(policy: RemovalPolicy, noun: str) -> None:
         )
 
 
+class GrantableResource(Resource):
+    """What defined and imported resources of a kind share: grants on the resource's ARN.
+
+    Subclasses name the ARN (``_grant_arn``) and the read actions (``_READ_ACTIONS``).
+    """
+
+    _READ_ACTIONS: ClassVar[tuple[str, ...]]
+
+    @property
+    def _grant_arn(self) -> str:
+        raise NotImplementedError
+
+    @check_argument_types
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+        """Grant ``actions`` on this resource to ``grantee``."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(actions), resource_arns=[self._grant_arn]
+        )
+
+    @check_argument_types
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` read this resource and its tags (the kind's read actions)."""
+        return self.grant(grantee, *self._READ_ACTIONS)
+
+
 @jsii.implements(ITaggableV2)
 class ManagedResource(Resource):
     """A Clean Rooms ML resource defined in this app, made and deleted by the stack's handler.
