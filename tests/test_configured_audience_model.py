@@ -1,6 +1,7 @@
 """ConfiguredAudienceModel, read through the synthesized template: properties, the resource policy,
 the shared handler's permissions per kind (jobs, configured audience models, both, in one stack or
-two), from_bucket's grant, imports, removal policy, tags, synth-time checks and cdk-nag."""
+two), from_bucket's grant, imports, synth-time checks and cdk-nag. What every kind shares (removal
+policy, tags, default child, grants) is in test_resource_base.py."""
 
 from __future__ import annotations
 
@@ -218,18 +219,6 @@ def test_the_arn_is_a_getatt_token() -> None:
     assert stack.resolve(model.configured_audience_model_arn) == {
         "Fn::GetAtt": [logical_id(stack, model), "ConfiguredAudienceModelArn"]
     }
-
-
-def test_default_child_is_the_cloudformation_resource_for_escape_hatches() -> None:
-    stack = make_stack()
-    model = configured(stack)
-
-    resource = model.node.default_child
-    assert isinstance(resource, cdk.CfnResource)
-    assert resource.cfn_resource_type == RESOURCE_TYPE
-    resource.add_property_override("Description", "set through the escape hatch")
-
-    assert properties(Template.from_stack(stack))["Description"] == "set through the escape hatch"
 
 
 def test_number_tokens_are_taken_where_numbers_are_expected() -> None:
@@ -738,75 +727,6 @@ def test_grant_gives_the_actions_on_a_defined_model() -> None:
             "Resource": {"Fn::GetAtt": [logical_id(stack, model), "ConfiguredAudienceModelArn"]},
         }
     ]
-
-
-# --- removal policy and tags --------------------------------------------------------------------
-
-
-def test_retain_keeps_the_model_when_it_leaves_the_stack() -> None:
-    stack = make_stack()
-    configured(stack, removal_policy=cdk.RemovalPolicy.RETAIN)
-
-    Template.from_stack(stack).has_resource(
-        RESOURCE_TYPE, {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
-    )
-
-
-def test_default_removal_deletes_the_model() -> None:
-    stack = make_stack()
-    configured(stack)
-
-    (resource,) = Template.from_stack(stack).find_resources(RESOURCE_TYPE).values()
-    assert resource.get("DeletionPolicy", "Delete") == "Delete"
-
-
-def test_snapshot_is_refused_as_a_prop_and_through_apply_removal_policy() -> None:
-    message = r"removal_policy: must be RemovalPolicy\.DESTROY or RemovalPolicy\.RETAIN \(a "
-    with pytest.raises(ValueError, match=message + "configured audience model has no snapshot"):
-        configured(make_stack(), removal_policy=cdk.RemovalPolicy.SNAPSHOT)
-
-    model = configured(make_stack())
-    model.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
-    with pytest.raises(ValueError, match=message):
-        model.apply_removal_policy(cdk.RemovalPolicy.SNAPSHOT)
-
-
-def test_tags_of_the_app_the_stack_and_the_prop_arrive_merged() -> None:
-    app = cdk.App()
-    stack = make_stack(app, tags={"team": "stack-team", "env": "stack-env"})
-    configured(stack, tags={"env": "model-env"})
-    cdk.Tags.of(app).add("owner", "app-owner")
-    cdk.Tags.of(app).add("jobs-only", "yes", include_resource_types=[JOB_TYPE])
-
-    tags = properties(Template.from_stack(stack))["Tags"]
-
-    assert tags == [
-        {"Key": "env", "Value": "model-env"},
-        {"Key": "owner", "Value": "app-owner"},
-        {"Key": "team", "Value": "stack-team"},
-    ]
-
-
-def test_tags_of_can_pick_the_configured_audience_model_type() -> None:
-    app = cdk.App()
-    stack = make_stack(app)
-    configured(stack)
-    job(stack, CONFIGURED_MODEL)
-    cdk.Tags.of(app).add("models-only", "yes", include_resource_types=[RESOURCE_TYPE])
-
-    template = Template.from_stack(stack)
-
-    assert properties(template)["Tags"] == [{"Key": "models-only", "Value": "yes"}]
-    assert "Tags" not in properties(template, JOB_TYPE)
-
-
-def test_a_reserved_tag_from_tags_of_fails_at_synth() -> None:
-    app = cdk.App()
-    configured(make_stack(app))
-    cdk.Tags.of(app).add("aws:owner", "x")
-
-    with pytest.raises(RuntimeError, match=r"Audiences/Configured: tags key 'aws:owner'"):
-        app.synth()
 
 
 # --- synth-time checks --------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """ConfiguredAudienceModelAssociation, read through the synthesized template: properties, the shared
 handler's permissions (only with an association; the model's policy only when Clean Rooms manages
-it), the same stack as its membership and configured model, another stack, imports, removal policy,
-tags, synth-time checks and cdk-nag."""
+it), the same stack as its membership and configured model, another stack, imports, synth-time
+checks and cdk-nag. What every kind shares (removal policy, tags, default child, grants) is in
+test_resource_base.py."""
 
 from __future__ import annotations
 
@@ -212,18 +213,6 @@ def test_the_arn_and_the_id_are_getatt_tokens() -> None:
     assert stack.resolve(association.configured_audience_model_association_id) == {
         "Fn::GetAtt": [resource_id, "ConfiguredAudienceModelAssociationId"]
     }
-
-
-def test_default_child_is_the_cloudformation_resource_for_escape_hatches() -> None:
-    stack = make_stack()
-    association = associate(stack)
-
-    resource = association.node.default_child
-    assert isinstance(resource, cdk.CfnResource)
-    assert resource.cfn_resource_type == RESOURCE_TYPE
-    resource.add_property_override("Description", "set through the escape hatch")
-
-    assert properties(Template.from_stack(stack))["Description"] == "set through the escape hatch"
 
 
 # --- the handler's permissions ------------------------------------------------------------------
@@ -466,75 +455,6 @@ def test_grant_gives_the_actions_on_a_defined_association() -> None:
             },
         }
     ]
-
-
-# --- removal policy and tags --------------------------------------------------------------------
-
-
-def test_retain_keeps_the_association_when_it_leaves_the_stack() -> None:
-    stack = make_stack()
-    associate(stack, removal_policy=cdk.RemovalPolicy.RETAIN)
-
-    Template.from_stack(stack).has_resource(
-        RESOURCE_TYPE, {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
-    )
-
-
-def test_default_removal_deletes_the_association() -> None:
-    stack = make_stack()
-    associate(stack)
-
-    (resource,) = Template.from_stack(stack).find_resources(RESOURCE_TYPE).values()
-    assert resource.get("DeletionPolicy", "Delete") == "Delete"
-
-
-def test_snapshot_is_refused_as_a_prop_and_through_apply_removal_policy() -> None:
-    message = r"removal_policy: must be RemovalPolicy\.DESTROY or RemovalPolicy\.RETAIN \(a "
-    with pytest.raises(ValueError, match=message + "configured audience model association has"):
-        associate(make_stack(), removal_policy=cdk.RemovalPolicy.SNAPSHOT)
-
-    association = associate(make_stack())
-    association.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
-    with pytest.raises(ValueError, match=message):
-        association.apply_removal_policy(cdk.RemovalPolicy.SNAPSHOT)
-
-
-def test_tags_of_the_app_the_stack_and_the_prop_arrive_merged() -> None:
-    app = cdk.App()
-    stack = make_stack(app, tags={"team": "stack-team", "env": "stack-env"})
-    associate(stack, tags={"env": "association-env"})
-    cdk.Tags.of(app).add("owner", "app-owner")
-    cdk.Tags.of(app).add("models-only", "yes", include_resource_types=[MODEL_TYPE])
-
-    tags = properties(Template.from_stack(stack))["Tags"]
-
-    assert tags == [
-        {"Key": "env", "Value": "association-env"},
-        {"Key": "owner", "Value": "app-owner"},
-        {"Key": "team", "Value": "stack-team"},
-    ]
-
-
-def test_tags_of_can_pick_the_association_type() -> None:
-    app = cdk.App()
-    stack = make_stack(app)
-    associate(stack)
-    configured(stack)
-    cdk.Tags.of(app).add("associations-only", "yes", include_resource_types=[RESOURCE_TYPE])
-
-    template = Template.from_stack(stack)
-
-    assert properties(template)["Tags"] == [{"Key": "associations-only", "Value": "yes"}]
-    assert "Tags" not in properties(template, MODEL_TYPE)
-
-
-def test_a_reserved_tag_from_tags_of_fails_at_synth() -> None:
-    app = cdk.App()
-    associate(make_stack(app))
-    cdk.Tags.of(app).add("aws:owner", "x")
-
-    with pytest.raises(RuntimeError, match=r"Collaboration/Association: tags key 'aws:owner'"):
-        app.synth()
 
 
 # --- synth-time checks --------------------------------------------------------------------------
