@@ -6,6 +6,7 @@ from cdk_cleanrooms_ml.audience_generation_job import (
     AudienceGenerationJobBase,
     IAudienceGenerationJob,
 )
+from cdk_cleanrooms_ml.audience_model import AudienceModel, AudienceModelBase, IAudienceModel
 from cdk_cleanrooms_ml.audience_size import AudienceSizeConfig, AudienceSizeType
 from cdk_cleanrooms_ml.configured_audience_model import (
     ConfiguredAudienceModel,
@@ -33,6 +34,8 @@ __all__ = [
     "AudienceGenerationJob",
     "AudienceGenerationJobBase",
     "AudienceGenerationJobProvider",
+    "AudienceModel",
+    "AudienceModelBase",
     "AudienceSizeConfig",
     "AudienceSizeType",
     "CleanRoomsMLProvider",
@@ -42,6 +45,7 @@ __all__ = [
     "ConfiguredAudienceModelAssociationBase",
     "ConfiguredAudienceModelBase",
     "IAudienceGenerationJob",
+    "IAudienceModel",
     "IConfiguredAudienceModel",
     "IConfiguredAudienceModelAssociation",
     "SeedAudience",

@@ -125,6 +125,28 @@ CONFIGURED_AUDIENCE_MODELS = _Kind(
         "configured audience models to find one whose Create answer was lost."
     ),
 )
+AUDIENCE_MODELS = _Kind(
+    noun="audience model",
+    arn_resource="audience-model",
+    actions=(
+        "cleanrooms-ml:GetAudienceModel",
+        "cleanrooms-ml:DeleteAudienceModel",
+        *_TAGGING,
+    ),
+    arns_reason=(
+        "Clean Rooms ML generates audience model ids; the handler may touch only audience models "
+        "of this account and Region, and deletes only those whose ownership tag names it. "
+        "Configured audience models of this stack are made of its audience models, whose ARNs "
+        "its own policy cannot name (a dependency cycle)."
+    ),
+    list_action="cleanrooms-ml:ListAudienceModels",
+    list_reason=(
+        "ListAudienceModels has no resource-level permissions; the handler lists audience models "
+        "to find one whose Create answer was lost."
+    ),
+)
+_KEY_ACTIONS = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]
+"""What Clean Rooms ML asks of the caller of CreateAudienceModel on its customer managed key."""
 CONFIGURED_AUDIENCE_MODEL_ASSOCIATIONS = _Kind(
     noun="configured audience model association",
     service="cleanrooms",
@@ -308,6 +330,14 @@ class CleanRoomsMLProvider(Construct):
             ],
         )
         self._model_policies = _GrowingStatement(self.role, _MODEL_POLICY_ACTIONS)
+        self._create_model = _GrowingStatement(self.role, ["cleanrooms-ml:CreateAudienceModel"])
+        self._model_keys = _GrowingStatement(
+            self.role,
+            _KEY_ACTIONS,
+            conditions={
+                "StringEquals": {"kms:ViaService": f"cleanrooms-ml.{stack.region}.amazonaws.com"}
+            },
+        )
         self._membership_arns: dict[str, str] = {}
 
         code = lambda_.Code.from_asset(str(handler_asset_dir()), exclude=["__pycache__", "*.pyc"])
@@ -515,6 +545,19 @@ class CleanRoomsMLProvider(Construct):
         self._use(CONFIGURED_AUDIENCE_MODELS)
         self._create_configured.add(self._scoped(audience_model_arn, "audience-model"))
         self._pass_role.add(output_role_arn)
+
+    def allow_audience_model(self, training_dataset_arn: str, kms_key_arn: str | None) -> None:
+        """Let the handler train audience models on this training dataset, encrypted with this
+        key, if any.
+
+        CreateAudienceModel is authorized on the training dataset. A customer managed key is
+        granted in the role's own policy, on that key only and through Clean Rooms ML only: a
+        key of another stack then gets no statement in its policy naming this stack's role.
+        """
+        self._use(AUDIENCE_MODELS)
+        self._create_model.add(training_dataset_arn)
+        if kms_key_arn is not None:
+            self._model_keys.add(kms_key_arn)
 
     def allow_configured_audience_model_association(
         self,
