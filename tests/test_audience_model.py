@@ -454,11 +454,11 @@ def test_bad_props_fail_where_the_model_is_defined(props: dict[str, Any], messag
     [
         (
             f"arn:aws:cleanrooms-ml:eu-west-1:{ACCOUNT}:training-dataset/d",
-            "training_dataset_arn: must be a model in the stack's Region, us-east-1",
+            "training_dataset_arn: must be a training dataset in the stack's Region, us-east-1",
         ),
         (
             "arn:aws:cleanrooms-ml:us-east-1:999999999999:training-dataset/d",
-            "training_dataset_arn: must be a model of the stack's account, 111122223333",
+            "training_dataset_arn: must be a training dataset of the stack's account, 111122223333",
         ),
     ],
 )

@@ -19,6 +19,7 @@ from aws_cdk.assertions import Template
 from cdk_cleanrooms_ml import (
     AudienceDestination,
     AudienceGenerationJob,
+    AudienceModel,
     ConfiguredAudienceModel,
     ConfiguredAudienceModelAssociation,
     SeedAudience,
@@ -39,6 +40,16 @@ KINDS: dict[str, tuple[str, str, Make]] = {
             "Resource0",
             configured_audience_model_arn=CONFIGURED,
             seed_audience=SeedAudience.from_s3("s3://seeds/seed/", ROLE),
+            **props,
+        ),
+    ),
+    "audience model": (
+        "Custom::CleanRoomsMLAudienceModel",
+        "an audience model",
+        lambda scope, **props: AudienceModel(
+            scope,
+            "Resource0",
+            training_dataset_arn=f"arn:aws:cleanrooms-ml:us-east-1:{ACCOUNT}:training-dataset/t",
             **props,
         ),
     ),

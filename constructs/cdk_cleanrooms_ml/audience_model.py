@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from aws_cdk import Duration, IResource, RemovalPolicy, Resource
+from aws_cdk import Duration, IResource, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -16,6 +16,7 @@ from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.audience_generation_job import _wait_timeout_seconds
 from cdk_cleanrooms_ml.provider import CleanRoomsMLProvider
 from cdk_cleanrooms_ml.resource_base import (
+    GrantableResource,
     ImportedResource,
     ManagedResource,
     check_removal_policy,
@@ -58,24 +59,18 @@ class IAudienceModel(IResource, Protocol):
         ...
 
 
-class AudienceModelBase(Resource):
+class AudienceModelBase(GrantableResource):
     """What defined and imported audience models share: the ARN and the grants."""
+
+    _READ_ACTIONS = READ_ACTIONS
 
     @property
     def audience_model_arn(self) -> str:
         raise NotImplementedError
 
-    @check_argument_types
-    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
-        """Grant ``actions`` on this audience model to ``grantee``."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee, actions=list(actions), resource_arns=[self.audience_model_arn]
-        )
-
-    @check_argument_types
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` read this audience model: GetAudienceModel, ListTagsForResource."""
-        return self.grant(grantee, *READ_ACTIONS)
+    @property
+    def _grant_arn(self) -> str:
+        return self.audience_model_arn
 
 
 class _ImportedAudienceModel(AudienceModelBase, ImportedResource):
@@ -202,6 +197,7 @@ class AudienceModel(AudienceModelBase, ManagedResource):
             why="an audience model is trained by the stack's account, in its Region, on a "
             "training dataset of its own",
             stack_account=facts.account,
+            noun="a training dataset",
         )
         self._pin_name(name, facts)
         # Only a model that passed its checks reaches the handler's policy.

@@ -97,6 +97,7 @@ def check_model_region(
     name: str = "configured_audience_model_arn",
     why: str = "a job runs in its model's Region",
     stack_account: str | None = None,
+    noun: str = "a model",
 ) -> None:
     """Refuse a model of another Region than the stack's (and, with ``stack_account``, of another
     account): the handler calls the service in the stack's Region and account.
@@ -111,12 +112,12 @@ def check_model_region(
     region, account = parts[3], parts[4]
     if stack_region is not None and not is_unresolved(region) and region != stack_region:
         raise ValueError(
-            f"{name}: must be a model in the stack's Region, {stack_region} ({why}), got one in "
+            f"{name}: must be {noun} in the stack's Region, {stack_region} ({why}), got one in "
             f"{region}: {model_arn!r}"
         )
     if stack_account is not None and not is_unresolved(account) and account != stack_account:
         raise ValueError(
-            f"{name}: must be a model of the stack's account, {stack_account} ({why}), got one "
+            f"{name}: must be {noun} of the stack's account, {stack_account} ({why}), got one "
             f"of {account}: {model_arn!r}"
         )
 
