@@ -463,7 +463,7 @@ def test_grant_gives_the_actions_on_a_defined_association() -> None:
 @pytest.mark.parametrize(
     ("props", "message"),
     [
-        ({"membership_id": "membership-1"}, "membership_id: must be 36 to 36 characters, got 12"),
+        ({"membership_id": "membership-1"}, "membership_id: must be 36 characters, got 12"),
         (
             {"membership_id": "A1B2C3D4-5678-90AB-CDEF-111111111111"},
             "membership_id: must match the pattern",
@@ -684,3 +684,17 @@ def test_cdk_nag_2_finds_nothing_to_acknowledge() -> None:
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_name_pinned_twice_in_one_membership_fails_at_the_second() -> None:
+    app = cdk.App()
+    associate(make_stack(app), name="lookalikes")
+    other_stack = make_stack(app, "Other")
+    associate(other_stack, "Elsewhere", name="lookalikes", membership_id=OTHER_MEMBERSHIP_ID)
+
+    with pytest.raises(
+        ValueError,
+        match=r"name: must be unique per membership, got 'lookalikes', which "
+        r"Collaboration/Association pins too, in 'a1b2c3d4-5678-90ab-cdef-111111111111'",
+    ):
+        associate(other_stack, name="lookalikes")

@@ -204,7 +204,7 @@ def test_delete_of_an_association_another_resource_owns_deletes_nothing(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"MembershipIdentifier": "not-a-membership"}, "MembershipIdentifier: must be 36 to 36"),
+        ({"MembershipIdentifier": "not-a-membership"}, "MembershipIdentifier: must be 36"),
         ({"ManageResourcePolicies": "maybe"}, "ManageResourcePolicies: must be true or false"),
         ({"ConfiguredAudienceModelArn": None}, "ConfiguredAudienceModelArn: required"),
         ({"Descripton": "x"}, "Descripton: unknown property (did you mean Description?)"),

@@ -199,7 +199,7 @@ def test_unparseable_properties_name_the_property(overrides: dict[str, Any], mes
             "n",
             "SeedAudience.DataSource.S3Uri: must match the pattern s3://.+, got 'https://b/'",
         ),
-        ({"CollaborationId": "not-a-uuid"}, "n", "CollaborationId: must be 36 to 36 characters"),
+        ({"CollaborationId": "not-a-uuid"}, "n", "CollaborationId: must be 36 characters"),
         ({"Description": "d" * 256}, "n", "Description: must be 0 to 255 characters, got 256"),
         (
             {

@@ -610,7 +610,7 @@ def _sql(**sql: Any) -> dict[str, Any]:
         ({"SeedAudience": None}, "SeedAudience: required"),
         ({"SeedAudience": {"RoleArn": ROLE}}, "got neither"),
         ({"WaitForCompletion": "yes"}, "WaitForCompletion: must be true or false, got 'yes'"),
-        ({"CollaborationId": "not-a-uuid"}, "CollaborationId: must be 36 to 36 characters"),
+        ({"CollaborationId": "not-a-uuid"}, "CollaborationId: must be 36 characters"),
     ],
 )
 def test_bad_input_fails_before_any_api_call(

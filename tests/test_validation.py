@@ -43,7 +43,7 @@ def job(scope: cdk.Stack, id: str = "Job", **props: Any) -> AudienceGenerationJo
             {"configured_audience_model_arn": "arn:aws:s3:::bucket/configured-audience-model/x"},
             "configured_audience_model_arn: must match the pattern",
         ),
-        ({"collaboration_id": "ABC"}, "collaboration_id: must be 36 to 36 characters, got 3"),
+        ({"collaboration_id": "ABC"}, "collaboration_id: must be 36 characters, got 3"),
         ({"description": "d" * 256}, "description: must be 0 to 255 characters, got 256"),
     ],
 )

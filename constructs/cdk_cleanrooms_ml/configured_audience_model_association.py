@@ -190,6 +190,10 @@ class ConfiguredAudienceModelAssociation(ConfiguredAudienceModelAssociationBase,
             "Region",
             stack_account=facts.account,
         )
+        if name and not is_unresolved(name):
+            facts.pinned_names.claim_in_membership(
+                RESOURCE_TYPE, name, membership_id, lambda: self.node.path
+            )
         # Only an association that passed its checks reaches the handler's policy.
         provider.allow_configured_audience_model_association(
             membership_id,

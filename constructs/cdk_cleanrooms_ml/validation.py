@@ -180,6 +180,19 @@ class PinnedNames:
                 "leave name out for a generated one"
             )
 
+    def claim_in_membership(
+        self, kind: str, name: str, membership: str, path: Callable[[], str]
+    ) -> None:
+        """Record ``name`` in ``membership`` (an id, or the same token for the same membership);
+        raise ValueError if another resource of the kind pins it there."""
+        other = self._claims.setdefault((kind, name, membership, "membership"), path)
+        if other is not path:
+            which = "the same membership" if is_unresolved(membership) else repr(membership)
+            raise ValueError(
+                f"name: must be unique per membership, got {name!r}, which {other()} pins too, "
+                f"in {which}; pin another name, or leave name out for a generated one"
+            )
+
 
 def check_tags(tags: Mapping[str, str]) -> None:
     """Check the ``tags`` prop by itself, so that its mistakes fail at the user's own line."""

@@ -451,7 +451,9 @@ def _check_value(
 def _check_range(size: int, meta: Mapping[str, Any], path: str, unit: str) -> None:
     low, high = meta.get("min", 0), meta.get("max")
     if size < low or (high is not None and size > high):
-        bounds = f"{low} to {high}" if high is not None else f"at least {low}"
+        bounds = (
+            f"at least {low}" if high is None else str(low) if low == high else f"{low} to {high}"
+        )
         raise InvalidPropertyError(f"{path}: must be {bounds} {unit}, got {size}")
 
 
