@@ -829,7 +829,7 @@ BAD_VALUES = [
         "SharedAudienceMetrics[0]: must be one of ALL, NONE, got 'SOME'",
     ),
     ({"SharedAudienceMetrics": "ALL"}, "SharedAudienceMetrics: must be a list, got str"),
-    ({"SharedAudienceMetrics": []}, "SharedAudienceMetrics: must be 1 to 1 items, got 0"),
+    ({"SharedAudienceMetrics": []}, "SharedAudienceMetrics: must be 1 item, got 0"),
     ({"OutputConfig": "s3://audiences/"}, "OutputConfig: must be an object, got str"),
     ({"OutputConfig": {"RoleArn": ROLE}}, "OutputConfig.Destination: required"),
     (
@@ -1070,8 +1070,24 @@ def policy_changed_outside_cloudformation(
 
 
 DECLARED = pytest.mark.parametrize(
-    "declared", [None, WIDER, POLICY], ids=["policy removed", "policy changed", "policy kept"]
+    "declared", [None, WIDER], ids=["policy removed", "policy changed"]
 )
+
+
+def test_an_update_that_keeps_the_policy_leaves_an_outside_change_alone(
+    models: Stack, endpoint: CleanRoomsMLEndpoint
+) -> None:
+    arn, theirs = policy_changed_outside_cloudformation(models, endpoint)
+
+    updated, _ = models.update(
+        "Configured",
+        model_properties(endpoint, Description="new", ConfiguredAudienceModelPolicy=POLICY),
+    )
+
+    assert updated.ok, updated.reason
+    assert stored_policy(endpoint, arn) == theirs, "Clean Rooms (or someone) changed it: kept"
+    assert endpoint.calls_of(PUT_POLICY) == [] and endpoint.calls_of(DELETE_POLICY) == []
+    assert endpoint.configured_audience_models[arn].params["description"] == "new"
 
 
 @DECLARED

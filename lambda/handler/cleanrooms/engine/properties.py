@@ -451,6 +451,8 @@ def _check_value(
 def _check_range(size: int, meta: Mapping[str, Any], path: str, unit: str) -> None:
     low, high = meta.get("min", 0), meta.get("max")
     if size < low or (high is not None and size > high):
+        if high is not None and low == high == 1:
+            unit = {"entries": "entry"}.get(unit, unit.removesuffix("s"))
         bounds = (
             f"at least {low}" if high is None else str(low) if low == high else f"{low} to {high}"
         )

@@ -104,11 +104,16 @@ def _converge(
 ) -> bool:
     """Bring the model's policy from what ``old`` declared (None: a new model) to ``new``'s.
 
-    A policy changed outside CloudFormation is left as it is: an update fails over it, naming the
-    model; a rollback goes on without touching it (the failed update did not change it either).
+    An update that keeps the template's policy leaves the model's alone. A policy changed outside
+    CloudFormation is never overwritten: an update of the template's policy fails over it, naming
+    the model; a rollback goes on without touching it (the failed update did not change it either).
     """
     desired = policy_document(new, arn)
     previous = policy_document(old, arn)
+    if old is not None and not rollback and _same(previous, desired):
+        # The template's policy did not change: the model's is left as it is, whoever changed
+        # it since (Clean Rooms itself does, for an association that manages resource policies).
+        return True
     current, current_hash = _current_policy(api, arn)
     if _same(current, desired):
         return True
