@@ -6,27 +6,21 @@ synth-time checks and cdk-nag."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-import cdk_nag
 import pytest
 from aws_cdk import aws_cleanroomsml as cleanroomsml
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
+from nag_harness import nag2_findings, nag3_violations
 from test_configured_audience_model import (
     ACCOUNT,
     ENV,
-    NAG2,
-    ROOT,
     actions_of,
     arn_pattern,
     configured,
@@ -521,54 +515,9 @@ def nag_stacks(app: cdk.App) -> list[cdk.Stack]:
 def test_cdk_nag_3_finds_nothing_to_acknowledge(tmp_path: Path) -> None:
     app = cdk.App(outdir=str(tmp_path))
     nag_stacks(app)
-    cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
 
-    try:
-        app.synth()
-    except RuntimeError as error:  # ValidationFailed, once the report is written
-        if "ValidationFailed" not in str(error):
-            raise
-    report = json.loads((tmp_path / "validation-report.json").read_text())
-
-    assert [v for p in report.get("pluginReports", []) for v in p.get("violations", [])] == []
-
-
-NAG2_SCRIPT = textwrap.dedent(
-    """
-    import json
-    import aws_cdk as cdk, cdk_nag, importlib.metadata as meta
-    from aws_cdk.assertions import Annotations, Match
-    from test_audience_model import nag_stacks
-    assert meta.version("cdk-nag").startswith("2."), meta.version("cdk-nag")
-    app = cdk.App()
-    stacks = nag_stacks(app)
-    cdk.Aspects.of(app).add(cdk_nag.AwsSolutionsChecks())
-    app.synth()
-    pattern = Match.string_like_regexp("AwsSolutions-.*")
-    findings = []
-    for stack in stacks:
-        found = Annotations.from_stack(stack)
-        findings += [
-            f"{stack.stack_name} {finding.id} {finding.entry.data}"
-            for finding in [*found.find_error("*", pattern), *found.find_warning("*", pattern)]
-        ]
-    print(json.dumps(findings))
-    """
-)
+    assert nag3_violations(app, tmp_path) == []
 
 
 def test_cdk_nag_2_finds_nothing_to_acknowledge() -> None:
-    assert (NAG2 / "cdk_nag").is_dir(), "cdk-nag 2.x is missing: run `make install`"
-    pythonpath = os.pathsep.join([str(NAG2), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
-    result = subprocess.run(  # noqa: S603 - this venv's Python
-        [sys.executable, "-c", NAG2_SCRIPT],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": pythonpath},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert nag2_findings("test_audience_model") == []
