@@ -18,17 +18,15 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 from nag_harness import nag2_findings, nag3_violations
+from template_queries import actions_of, logical_id, statement_with
 from test_configured_audience_model import (
     ACCOUNT,
     ENV,
-    actions_of,
     arn_pattern,
     configured,
     handler_statements,
-    logical_id,
     make_stack,
     properties,
-    statement_with,
 )
 
 from cdk_cleanrooms_ml import AudienceModel, AudienceModelBase

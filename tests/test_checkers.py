@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any, cast
 
 import aws_cdk as cdk
-import cdk_nag
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from nag_harness import NAG2, nag3_violations
 
 from cdk_cleanrooms_ml import (
     AudienceGenerationJob,
@@ -30,7 +30,6 @@ from cdk_cleanrooms_ml.nag import flatten_cfn_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-NAG2 = ROOT / ".venv" / "nag2"
 MODEL = "arn:aws:cleanrooms-ml:us-east-1:111122223333:configured-audience-model/model-1"
 ROLE_ARN = "arn:aws:iam::111122223333:role/seed-reader"
 TEMPLATE_ARN = (
@@ -188,22 +187,6 @@ def test_cfn_lint_finds_nothing_in_the_example_and_test_templates(tmp_path: Path
     # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational.
     assert lint.returncode & (2 | 4) == 0, lint.stdout + lint.stderr
     assert lint.returncode in (0, 8), lint.stdout + lint.stderr
-
-
-def nag3_violations(app: cdk.App, outdir: Path) -> list[dict[str, Any]]:
-    """cdk-nag 3.x's unacknowledged findings on ``app``, from its validation report."""
-    cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
-    try:
-        app.synth()
-    except RuntimeError as error:  # ValidationFailed, once the report is written
-        if "ValidationFailed" not in str(error):
-            raise
-    report = json.loads((outdir / "validation-report.json").read_text())
-    return [
-        violation
-        for plugin in report.get("pluginReports", [])
-        for violation in plugin.get("violations", [])
-    ]
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)

@@ -14,10 +14,12 @@ from typing import Any, cast
 import aws_cdk as cdk
 import cdk_nag
 import pytest
+import template_queries
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 from nag_harness import nag2_findings, nag3_violations
+from template_queries import actions_of, logical_id, statement_with
 
 from cdk_cleanrooms_ml import (
     AudienceDestination,
@@ -87,33 +89,12 @@ def job(scope: cdk.Stack, model_arn: str, id: str = "Job") -> AudienceGeneration
 
 
 def properties(template: Template, resource_type: str = RESOURCE_TYPE) -> dict[str, Any]:
-    (resource,) = template.find_resources(resource_type).values()
-    found: dict[str, Any] = resource["Properties"]
-    return found
-
-
-def logical_id(stack: cdk.Stack, construct: Any) -> str:
-    return stack.get_logical_id(cast(cdk.CfnElement, construct.node.default_child))
+    return template_queries.properties(template, resource_type)
 
 
 def handler_statements(template: Template) -> list[dict[str, Any]]:
-    """The statements of the shared handler's policy (the one that grants Clean Rooms ML)."""
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
-        if any("cleanrooms-ml:" in json.dumps(s.get("Action")) for s in statements):
-            return statements
-    raise AssertionError("no policy grants Clean Rooms ML actions")
-
-
-def actions_of(statement: Mapping[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return sorted([action] if isinstance(action, str) else action)
-
-
-def statement_with(statements: list[dict[str, Any]], action: str) -> dict[str, Any]:
-    matches = [s for s in statements if action in actions_of(s)]
-    assert len(matches) == 1, f"{action}: {matches}"
-    return matches[0]
+    """The statements of the shared handler's policy (the one that grants cleanrooms-ml actions)."""
+    return template_queries.handler_statements(template, "cleanrooms-ml:")
 
 
 def arn_pattern(resource: str) -> dict[str, Any]:

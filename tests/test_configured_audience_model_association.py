@@ -10,14 +10,16 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
+import template_queries
 from aws_cdk import aws_cleanrooms as cleanrooms
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 from nag_harness import nag2_findings, nag3_violations
+from template_queries import actions_of, logical_id, statement_with
 
 from cdk_cleanrooms_ml import (
     AudienceDestination,
@@ -97,34 +99,12 @@ def configured(scope: cdk.Stack, id: str = "Configured") -> ConfiguredAudienceMo
 
 
 def properties(template: Template, resource_type: str = RESOURCE_TYPE) -> dict[str, Any]:
-    (resource,) = template.find_resources(resource_type).values()
-    found: dict[str, Any] = resource["Properties"]
-    return found
-
-
-def logical_id(stack: cdk.Stack, construct: Any) -> str:
-    element = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child
-    return stack.get_logical_id(cast(cdk.CfnElement, element))
+    return template_queries.properties(template, resource_type)
 
 
 def handler_statements(template: Template) -> list[dict[str, Any]]:
-    """The statements of the shared handler's policy (the one that grants Clean Rooms)."""
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
-        if any("cleanrooms" in json.dumps(s.get("Action")) for s in statements):
-            return statements
-    raise AssertionError("no policy grants Clean Rooms actions")
-
-
-def actions_of(statement: Mapping[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return sorted([action] if isinstance(action, str) else action)
-
-
-def statement_with(statements: list[dict[str, Any]], action: str) -> dict[str, Any]:
-    matches = [s for s in statements if action in actions_of(s)]
-    assert len(matches) == 1, f"{action}: {matches}"
-    return matches[0]
+    """The statements of the shared handler's policy (the one that grants cleanrooms actions)."""
+    return template_queries.handler_statements(template, "cleanrooms")
 
 
 def clean_rooms_arn(service: str, resource: Any) -> dict[str, Any]:

@@ -26,7 +26,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Template
 from constructs import Construct
 from jsii._kernel.providers.process import ProcessProvider
-from test_checkers import ENVIRONMENTS, NAG2, model_in, nag3_violations
+from nag_harness import NAG2, nag3_violations
+from test_checkers import ENVIRONMENTS, model_in
 
 from cdk_cleanrooms_ml import AudienceGenerationJob, SeedAudience
 
