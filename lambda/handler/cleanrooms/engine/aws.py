@@ -29,7 +29,7 @@ from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .errors import NOT_FOUND, InvocationBudgetExceeded, error_code, error_message
+from .errors import Failure, InvocationBudgetExceeded, classify, error_code, error_message
 from .kind import Kind
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -109,7 +109,7 @@ def get(kind: Kind, arn: str) -> dict[str, Any] | None:
             tags = call(kind.service, "ListTagsForResource", resourceArn=arn).get("tags")
             found["tags"] = tags or {}
     except ClientError as error:
-        if error_code(error) == NOT_FOUND:
+        if classify(error) is Failure.NOT_FOUND:
             return None
         raise
     return found

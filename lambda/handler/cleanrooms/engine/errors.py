@@ -46,8 +46,8 @@ _TRANSIENT_CODES = frozenset(
         "RequestTimeout",
     }
 )
-NOT_FOUND = "ResourceNotFoundException"
-CONFLICT = "ConflictException"
+_NOT_FOUND = "ResourceNotFoundException"
+_CONFLICT = "ConflictException"
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
 MIN_SCRUBBED_LENGTH = 4
@@ -65,9 +65,9 @@ def classify(error: Exception) -> Failure:
     status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     if code in _TRANSIENT_CODES or status >= 500:
         return Failure.TRANSIENT
-    if code == CONFLICT:
+    if code == _CONFLICT:
         return Failure.CONFLICT
-    if code == NOT_FOUND:
+    if code == _NOT_FOUND:
         return Failure.NOT_FOUND
     return Failure.FATAL
 

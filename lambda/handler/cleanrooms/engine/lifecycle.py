@@ -32,9 +32,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, identity, limits, properties
 from .errors import (
-    CONFLICT,
+    Failure,
     HandlerError,
     InvocationBudgetExceeded,
+    classify,
     error_code,
     failed,
     forget_sensitive,
@@ -295,11 +296,11 @@ def _create_or_adopt(
     try:
         response = aws.call(kind.service, kind.operations.create, **request)
     except _CALL_ERRORS as error:
-        code = error_code(error)
-        if code == CONFLICT:
+        failure = classify(error)
+        if failure is Failure.CONFLICT:
             return _settle_conflict(kind, event, state, name, error, final=final)
-        if is_transient(error):
-            logger.info("Creating %s %r must wait: %s", kind.noun, name, code)
+        if failure is Failure.TRANSIENT:
+            logger.info("Creating %s %r must wait: %s", kind.noun, name, error_code(error))
             return None
         raise HandlerError(
             failed(kind.operations.create, error, f"{kind.noun} {name!r}")
@@ -772,7 +773,7 @@ def _delete_arn_step(
             return aws.get(kind, arn) is None, found
         return False, found
     except _CALL_ERRORS as error:
-        if error_code(error) == "ResourceNotFoundException":
+        if classify(error) is Failure.NOT_FOUND:
             return True, found
         return _delete_failure(kind, arn, error, found)
 
@@ -780,9 +781,8 @@ def _delete_arn_step(
 def _delete_failure(
     kind: Kind, what: str, error: Exception, found: dict[str, Any] | None = None
 ) -> tuple[bool, dict[str, Any] | None]:
-    code = error_code(error)
-    if code == CONFLICT or is_transient(error):
-        logger.info("Delete must wait: %s", code)
+    if classify(error) in (Failure.CONFLICT, Failure.TRANSIENT):
+        logger.info("Delete must wait: %s", error_code(error))
         return False, found
     raise HandlerError(failed("Deleting", error, f"{kind.noun} {what}")) from error
 

@@ -92,7 +92,7 @@ def parse(
         if key not in _steering(kind) and key not in (kind.name_property, "Tags")
     }
     request = _convert(api_members, shape, "", skip, top=True, name=kind.name_member)
-    name = _optional_str(raw, kind.name_property)
+    name = optional_str(raw, kind.name_property)
     props = Properties(
         request=request,
         name=name,
@@ -252,11 +252,6 @@ def without_skipped(value: Any, skip: Callable[[Any], bool]) -> Any:
     if isinstance(value, list):
         return [without_skipped(item, skip) for item in value]
     return value
-
-
-def optional_str(raw: Mapping[str, Any], key: str, *, prefix: str = "") -> str | None:
-    """``raw[key]`` if it is a string or absent, else an error naming ``prefix + key``."""
-    return _optional_str(raw, key, prefix=prefix)
 
 
 # ------------------------------------------------------------------------------------- inside
@@ -500,7 +495,8 @@ def _pascal(member: str) -> str:
     return member[:1].upper() + member[1:]
 
 
-def _optional_str(raw: Mapping[str, Any], key: str, *, prefix: str = "") -> str | None:
+def optional_str(raw: Mapping[str, Any], key: str, *, prefix: str = "") -> str | None:
+    """``raw[key]`` if it is a string or absent, else an error naming ``prefix + key``."""
     value = raw.get(key)
     if value is None or isinstance(value, str):
         return value

@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..engine.errors import NOT_FOUND, HandlerError, error_code, is_transient
+from ..engine.errors import Failure, HandlerError, classify, is_transient
 from ..engine.kind import Api, Kind, Operations
 from ..engine.properties import InvalidPropertyError, without_skipped
 
@@ -136,7 +136,7 @@ def _converge(
         except ClientError as error:
             # botocore retries a Delete whose answer was lost (a 5xx after it happened): the
             # retry finds no policy, which is what is wanted.
-            if error_code(error) != NOT_FOUND:
+            if classify(error) is not Failure.NOT_FOUND:
                 raise
         return True
     condition: dict[str, str] = (
@@ -166,8 +166,8 @@ def _current_policy(api: Api, arn: str) -> tuple[str | None, str | None]:
         response = api.call(
             _SERVICE, "GetConfiguredAudienceModelPolicy", configuredAudienceModelArn=arn
         )
-    except Exception as error:
-        if error_code(error) == "ResourceNotFoundException":
+    except ClientError as error:
+        if classify(error) is Failure.NOT_FOUND:
             return None, None  # no policy (the model itself was just read)
         raise
     return response.get("configuredAudienceModelPolicy"), response.get("policyHash")
