@@ -18,6 +18,7 @@ from cleanrooms.kinds.configured_audience_model_association import KIND as ASSOC
 from cleanrooms_endpoint import CleanRoomsEndpoint, CleanRoomsFault, running
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint
 from cloudformation import Stack
+from cloudformation_endpoint import CloudFormationFault
 from provider_runtime import RealProviderFramework
 
 CREATE = "CreateConfiguredAudienceModelAssociation"
@@ -225,3 +226,136 @@ def test_bad_input_is_refused_before_any_call(
     assert created.reason.startswith(message), created.reason
     assert cleanrooms.calls_of(CREATE) == []
     assert len(json.dumps(created.reason)) < 1100
+
+
+# ----------------------------------------------------------- redelivery, rollbacks, deletes
+
+
+def test_a_redelivered_create_leaves_one_association_and_both_answers_name_it(
+    associations: Stack, cleanrooms: CleanRoomsEndpoint
+) -> None:
+    props = association_properties(cleanrooms, Description="first")
+    first = associations.begin_create("InCollaboration", props)
+    second = associations.redeliver(first)  # the same event (same RequestId) once more
+
+    answered = associations.wait_open(first)
+    late = associations.wait_open(second)
+
+    assert answered.ok and late.ok, (answered.reason, late.reason)
+    arn = answered.physical_id
+    assert ASSOCIATION.is_arn(arn)
+    assert (late.physical_id, late.data) == (arn, answered.data)
+    assert first.request.ignored == [late], "CloudFormation took the first answer"
+    assert list(cleanrooms.associations) == [arn]
+    assert cleanrooms.associations[arn].description == "first"
+
+
+def test_an_update_failing_after_the_rename_is_rolled_back_in_place(
+    associations: Stack, cleanrooms: CleanRoomsEndpoint
+) -> None:
+    """The Update renamed it and changed its tags, then the waiter's read was refused: the
+    rollback (old and new swapped) puts name, description and tags back on the same one."""
+    old = association_properties(
+        cleanrooms, ConfiguredAudienceModelAssociationName="first", Description="one"
+    )
+    arn = associations.create("InCollaboration", old).physical_id
+    new = {
+        **old,
+        "ConfiguredAudienceModelAssociationName": "second",
+        "Description": "two",
+        "Tags": [{"Key": "team", "Value": "ai"}],
+    }
+    cleanrooms.inject(
+        "GetConfiguredAudienceModelAssociation", CleanRoomsFault.access_denied("no Get for you")
+    )
+
+    updated, rollback = associations.update("InCollaboration", new)
+
+    assert not updated.ok
+    assert "AccessDeniedException: no Get for you" in updated.reason, updated.reason
+    assert rollback is not None and rollback.ok, rollback
+    assert rollback.physical_id == arn and associations.physical_ids["InCollaboration"] == arn
+    assert list(cleanrooms.associations) == [arn], "restored in place, nothing new"
+    record = cleanrooms.associations[arn]
+    assert (record.name, record.description) == ("first", "one")
+    assert record.tags["team"] == "ml"
+    assert [
+        (call.get("name"), call.get("description")) for call in cleanrooms.calls_of(UPDATE)
+    ] == [("second", "two"), ("first", "one")]
+    assert len(cleanrooms.calls_of(CREATE)) == 1 and cleanrooms.calls_of(DELETE) == []
+
+
+def test_a_replacement_refused_by_the_service_rolls_back_to_the_old_association(
+    associations: Stack, cleanrooms: CleanRoomsEndpoint
+) -> None:
+    props = association_properties(cleanrooms, Description="kept")
+    old = associations.create("InCollaboration", props).physical_id
+    missing = CONFIGURED.replace("lookalikes", "never-configured")
+
+    updated, rollback = associations.update(
+        "InCollaboration", {**props, "ConfiguredAudienceModelArn": missing}
+    )
+
+    assert not updated.ok
+    assert "ResourceNotFoundException" in updated.reason and missing in updated.reason, (
+        updated.reason
+    )
+    assert rollback is not None and rollback.ok and rollback.physical_id == old, rollback
+    assert list(cleanrooms.associations) == [old]
+    assert cleanrooms.associations[old].configured_audience_model_arn == CONFIGURED
+    assert cleanrooms.calls_of(DELETE) == []
+
+
+def test_a_replacement_failing_after_it_was_made_is_swept_by_the_rollback(
+    associations: Stack, cleanrooms: CleanRoomsEndpoint, endpoint: CleanRoomsMLEndpoint
+) -> None:
+    """The new association (in another membership) exists when the waiter fails: CloudFormation
+    sends no Delete for it, so the rollback must remove it, and only it."""
+    other_membership = "1c2d3e4f-5061-7283-94a5-b6c7d8e9f0a1"
+    cleanrooms.add_membership(other_membership)
+    props = association_properties(cleanrooms)
+    old = associations.create("InCollaboration", props).physical_id
+    waiter = associations.begin_update(
+        "InCollaboration", {**props, "MembershipIdentifier": other_membership}
+    )
+    (new,) = set(cleanrooms.associations) - {old}  # on_event made it; the waiter is to run
+    assert associations.cloudformation is not None
+    associations.cloudformation.inject(
+        "DescribeStackResource", CloudFormationFault.access_denied(), times=None
+    )
+
+    failed = associations.wait_open(waiter)
+    associations.cloudformation.clear_faults()
+    assert new in cleanrooms.associations, "the failed waiter left it for the rollback"
+    rollback = associations.follow_up(waiter)
+
+    assert failed.status == "FAILED" and failed.physical_id == new, failed
+    assert rollback is not None and rollback.ok and rollback.physical_id == old, rollback
+    assert list(cleanrooms.associations) == [old], "nothing of the replacement is left"
+    assert associations.physical_ids["InCollaboration"] == old
+
+
+def test_delete_after_a_failed_create_deletes_nothing(
+    associations: Stack, cleanrooms: CleanRoomsEndpoint
+) -> None:
+    theirs = aws.client("cleanrooms").create_configured_audience_model_association(
+        membershipIdentifier=cleanrooms.default_membership_id,
+        configuredAudienceModelArn=CONFIGURED,
+        configuredAudienceModelAssociationName="lookalikes",
+        manageResourcePolicies=False,
+    )["configuredAudienceModelAssociation"]["arn"]
+    kept = associations.create("Kept", association_properties(cleanrooms)).physical_id
+    props = association_properties(cleanrooms, ConfiguredAudienceModelAssociationName="lookalikes")
+
+    created = associations.create("InCollaboration", props)
+    rollback = associations.rollback_create("InCollaboration", created, props)
+    again = associations.framework.deliver(
+        associations.event(
+            "Delete", "InCollaboration", props, PhysicalResourceId=created.physical_id
+        )
+    )
+
+    assert not created.ok and "already exists in this membership" in created.reason
+    assert rollback.ok and again.ok, (rollback.reason, again.reason)
+    assert set(cleanrooms.associations) == {theirs, kept}
+    assert cleanrooms.calls_of(DELETE) == []
