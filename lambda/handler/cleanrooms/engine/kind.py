@@ -36,9 +36,11 @@ class Operations:
     """The API operations of a kind, by their names in the service model."""
 
     create: str
-    get: str
+    get: str | None
+    """None for a kind the API cannot read one by one (an export): ``list`` reads it then."""
     list: str
-    delete: str
+    delete: str | None
+    """None for a kind the API cannot delete (an export): a Delete leaves it, and says so."""
     update: str | None = None
     """Changes the kind's ``in_place`` properties; None: only tags change in place."""
 
@@ -77,9 +79,10 @@ class Kind:
     service: str
     """The boto3 service name: ``cleanroomsml``, ``cleanrooms``."""
     operations: Operations
-    arn_member: str
+    arn_member: str | None
     """The ARN's member in the create and Get responses and the list summaries:
-    ``audienceGenerationJobArn``; also what identifies it in a request, unless ``identify``."""
+    ``audienceGenerationJobArn``; also what identifies it in a request, unless ``identify``.
+    None for a kind without ARNs: its ``handle`` is its physical id."""
     list_member: str
     """The list response's member holding the summaries: ``audienceGenerationJobs``."""
     arn_pattern: re.Pattern[str]
@@ -124,13 +127,45 @@ class Kind:
     converge: Converge | None = None
     list_filter: Callable[[Mapping[str, Any]], dict[str, Any]] = field(default=lambda raw: {})
     """List parameters that narrow the search for one resource by name (fewer pages)."""
+    handle: Callable[[Mapping[str, Any]], str] | None = None
+    """For a kind without ARNs (an export, known by its name only): the physical id that stands
+    for its ARN, from its create request or list summary; ``identify`` reads it back, and the
+    members it gives find the resource in the list."""
+    tagged: bool = True
+    """Whether the resource takes tags. The ownership tag proves which request made one; an
+    untagged resource is the request's when it has the request's members and the name this
+    request generated, or (a pinned name) was made after CloudFormation sent the request."""
+    data: Callable[[Mapping[str, Any]], dict[str, str]] | None = None
+    """``Data`` read from the resource as Get (or List) reports it, beyond ``attributes``: the
+    engine reads the resource before it completes (an export's output location)."""
 
     def identifiers(self, arn: str) -> dict[str, str]:
         """What identifies the resource at ``arn`` in its Get, Update and Delete requests."""
-        return self.identify(arn) if self.identify else {self.arn_member: arn}
+        if self.identify is not None:
+            return self.identify(arn)
+        assert self.arn_member is not None, "a kind without ARNs identifies its handle"
+        return {self.arn_member: arn}
+
+    def arn_of(self, resource: Mapping[str, Any]) -> str:
+        """The ARN (or ``handle``) of a resource as a create request and response, a Get
+        response or a list summary hold it."""
+        if self.handle is not None:
+            return self.handle(resource)
+        assert self.arn_member is not None, "a kind without ARNs has a handle"
+        return str(resource[self.arn_member])
+
+    @property
+    def read_operation(self) -> str:
+        """The operation that reads one resource: Get, or List for a kind without one."""
+        return self.operations.get or self.operations.list
 
     def is_arn(self, physical_id: str | None) -> bool:
         return bool(physical_id) and self.arn_pattern.fullmatch(physical_id or "") is not None
+
+    @property
+    def a_noun(self) -> str:
+        """The noun with its article: ``a job``, ``an audience model``."""
+        return f"{'an' if self.noun[:1] in 'aeiou' else 'a'} {self.noun}"
 
     @property
     def title(self) -> str:

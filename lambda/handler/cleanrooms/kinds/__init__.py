@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..engine.kind import Kind
 from . import (
+    audience_export_job,
     audience_generation_job,
     audience_model,
     configured_audience_model,
@@ -16,6 +17,7 @@ from . import (
 KINDS: dict[str, Kind] = {
     kind.resource_type: kind
     for kind in (
+        audience_export_job.KIND,
         audience_generation_job.KIND,
         audience_model.KIND,
         configured_audience_model.KIND,
