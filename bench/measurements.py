@@ -43,6 +43,8 @@ JOB_MARKER = "segment-0050/"
 
 CONSTRUCT, AWS_CR, FLOOR = "construct", "aws-custom-resource", "cfn-resource"
 VARIANTS = (CONSTRUCT, AWS_CR, FLOOR)
+PIPELINE = "pipeline"
+"""synth_app.py's example pipeline (app.py's add_pipeline), set against CONSTRUCT at N=SMALL."""
 SMALL, MEDIUM, LARGE = 1, 100, 400
 SIZES = (SMALL, MEDIUM, LARGE)
 PROFILE_JOBS = 51
@@ -234,6 +236,31 @@ def synth_rounds(
                     f"{run.seconds:.2f} s (CPU {run.cpu_seconds:.2f} s), {run.max_rss_mib:.0f} MiB"
                 )
             round_seconds[jobs] = progress.elapsed - started
+
+
+def pipeline_rounds(context: str, rounds: int, progress: Progress) -> Synths:
+    """Rounds of the example pipeline's stack and a stack of one job (A, B, A, B, ...).
+
+    Kept apart from the variants' runs, whose rounds pair the variants with each other.
+    """
+    synths = Synths(context=context)
+    for round_ in range(rounds):
+        for variant in (PIPELINE, CONSTRUCT):
+            run = synth(synths, variant, SMALL)
+            progress(
+                f"synth {variant} N={SMALL} round {round_ + 1}/{rounds}: {run.seconds:.2f} s "
+                f"(CPU {run.cpu_seconds:.2f} s), {len(run.resources)} resources, "
+                f"{run.template_bytes:,} bytes"
+            )
+    return synths
+
+
+def resources_by_type(run: SynthRun) -> dict[str, int]:
+    """How many resources of each type the run's template holds."""
+    counts: dict[str, int] = {}
+    for resource in run.resources.values():
+        counts[resource["Type"]] = counts.get(resource["Type"], 0) + 1
+    return counts
 
 
 def capture_cli_context(workdir: Path) -> str:
@@ -726,6 +753,8 @@ class Results:
     """The app without jobs (N=0, floor variant): the seed role and CDK's metadata."""
     cli: dict[str, float]
     """Wall seconds of one ``cdk synth`` at N=MEDIUM, by variant."""
+    pipeline: Synths
+    """The example pipeline (PIPELINE) and one job (CONSTRUCT), both at N=SMALL, in rounds."""
     profiles: Profiles
     asset: Asset
     imports: ImportTimes

@@ -23,14 +23,17 @@ from bench.measurements import (
     FLOOR,
     LARGE,
     MEDIUM,
+    PIPELINE,
     PROFILE_JOBS,
     SIZES,
     SMALL,
     VARIANTS,
     Results,
+    Synths,
     bytes_per_job_by_type,
     job_key_bytes,
     job_vs_floor,
+    resources_by_type,
 )
 
 TEMPLATE = Path(__file__).with_name("RESULTS.template.md")
@@ -314,6 +317,7 @@ def document(r: Results) -> str:
         **round_trip_values(r),
         **byte_values(r),
         **handler_values(r),
+        **pipeline_values(r.pipeline),
         "small": SMALL,
         "medium": MEDIUM,
         "large": LARGE,
@@ -519,4 +523,50 @@ def handler_values(r: Results) -> dict[str, object]:
         "asset_zipped": f"{r.asset.zipped_bytes:,}",
         "asset_raw": f"{r.asset.raw_bytes:,}",
         "asset_files": r.asset.files,
+    }
+
+
+def pipeline_table(p: Synths) -> str:
+    """The example pipeline's stack against a stack of one job: footprint and synth cost."""
+    pipeline, one_job = p.first(PIPELINE, SMALL), p.first(CONSTRUCT, SMALL)
+    rounds = len(p(PIPELINE, SMALL))
+
+    def measured(what: str, unit: Callable[[float], str]) -> list[str]:
+        return [
+            unit(p.median(CONSTRUCT, SMALL, what)),
+            unit(p.median(PIPELINE, SMALL, what)),
+            ratio(p.ratio(PIPELINE, CONSTRUCT, SMALL, what)),
+        ]
+
+    resources = len(pipeline.resources), len(one_job.resources)
+    rows: list[list[object]] = [
+        ["Resources", resources[1], resources[0], f"+{resources[0] - resources[1]}"],
+        [
+            "Template bytes",
+            f"{one_job.template_bytes:,}",
+            f"{pipeline.template_bytes:,}",
+            ratio(pipeline.template_bytes / one_job.template_bytes),
+        ],
+        [f"Synth wall time (median of {rounds})", *measured("seconds", sec)],
+        [f"Synth CPU time (median of {rounds})", *measured("cpu_seconds", sec)],
+        ["Peak RSS (median)", *measured("max_rss_mib", lambda mib: f"{mib:.0f} MiB")],
+    ]
+    header = ["Stack", f"One job (N={SMALL})", "Pipeline (app.py)", "Pipeline / one job"]
+    return markdown_table(header, rows)
+
+
+def pipeline_added(p: Synths) -> str:
+    """The resources the pipeline's stack holds beyond the one job's, by type."""
+    pipeline = resources_by_type(p.first(PIPELINE, SMALL))
+    one_job = resources_by_type(p.first(CONSTRUCT, SMALL))
+    added = {kind: pipeline.get(kind, 0) - one_job.get(kind, 0) for kind in pipeline | one_job}
+    ordered = sorted(added.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"`{kind}` {count:+d}" for kind, count in ordered if count)
+
+
+def pipeline_values(p: Synths) -> dict[str, object]:
+    return {
+        "pipeline_rounds": len(p(PIPELINE, SMALL)),
+        "pipeline_table": pipeline_table(p),
+        "pipeline_added": pipeline_added(p),
     }

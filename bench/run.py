@@ -1,10 +1,13 @@
 """``make bench``: AudienceGenerationJob against AwsCustomResource and a bare CfnResource.
 
     python bench/run.py [--repeats 5] [--repeats-large 3] [--imports 15] [--budget 540]
+    python bench/run.py --pipeline-only [--repeats 5]
 
 Run from the repository root with the venv's Python (.venv/bin first on PATH). Prints one table
-and writes bench/RESULTS.md. Nothing here fails on a slow machine: targets are reported as met
-or missed, and where one is missed the notes say what bounds it.
+and writes bench/RESULTS.md. ``--pipeline-only`` measures only the example pipeline against one
+job (about a minute) and prints its table, writing nothing. Nothing here fails on a slow
+machine: targets are reported as met or missed, and where one is missed the notes say what
+bounds it.
 
 This file runs the measurements in order (bench/measurements.py: how each is taken) and hands
 their results to bench/report.py, which words them (bench/RESULTS.template.md: the prose).
@@ -32,6 +35,7 @@ from bench.measurements import (  # noqa: E402
     FLOOR,
     LARGE,
     MEDIUM,
+    PIPELINE,
     PROFILE_JOBS,
     SMALL,
     VARIANTS,
@@ -47,6 +51,7 @@ from bench.measurements import (  # noqa: E402
     imported_modules,
     lifecycle,
     machine,
+    pipeline_rounds,
     profile,
     synth,
     synth_rounds,
@@ -67,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=float,
         default=540.0,
         help="seconds for the whole run: rounds at N=400 after the first stop to stay within it",
+    )
+    parser.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help=f"only the example {PIPELINE} against one job: print its table, write nothing",
     )
     args = parser.parse_args(argv)
     command = shlex.join(["python", "bench/run.py", *(argv or sys.argv[1:])])
@@ -90,10 +100,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         synths.runs.clear()
         progress("warm-up synth done")
 
+        if args.pipeline_only:
+            pipeline = pipeline_rounds(synths.context, args.repeats, progress)
+            print(report.pipeline_table(pipeline))
+            print(f"\nBeyond the one job's stack: {report.pipeline_added(pipeline)}")
+            return
+
         wanted = {SMALL: args.repeats, MEDIUM: args.repeats, LARGE: args.repeats_large}
         synth_rounds(synths, wanted, args.budget, progress)
         app_only = synth(synths, FLOOR, 0)  # the app's own resources: the seed role, metadata
         progress("synth N=0 (the app without jobs)")
+        pipeline = pipeline_rounds(synths.context, args.repeats, progress)
 
         cli = {}
         for variant in VARIANTS:
@@ -131,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         synths=synths,
         app_only=app_only,
         cli=cli,
+        pipeline=pipeline,
         profiles=profiles,
         asset=asset,
         imports=imports,

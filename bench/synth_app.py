@@ -1,6 +1,7 @@
 """One CDK app, three ways to declare N audience generation jobs; synthesized into CDK_OUTDIR.
 
     python bench/synth_app.py construct|aws-custom-resource|cfn-resource N
+    python bench/synth_app.py pipeline 1
 
 The work is the same for every variant: a tagged stack, one seed role in the stack and one
 configured audience model shared by most jobs, a few jobs with a model and a role of their own
@@ -12,6 +13,11 @@ configured audience model shared by most jobs, a few jobs with a model and a rol
   the response's ``audienceGenerationJobArn``, a policy with just those calls and PassRole);
 - ``cfn-resource``: a bare ``CfnResource`` per job with the construct's properties and a fixed
   ServiceToken string: the floor, nothing can synthesize less.
+
+``pipeline`` is not a way to declare jobs but the example app's whole pipeline (app.py's
+``add_pipeline``: Glue table, training dataset, audience model, configured audience model,
+membership, association, one job), in the same stack (name, environment, tags) as the variants',
+to set against ``construct 1``: what the rest of the pipeline costs beside one job.
 
 Each variant imports only what it uses. With BENCH_PHASES=<file>, the seconds spent importing
 aws-cdk-lib (which starts the jsii kernel, Node), importing the variant's modules, building the
@@ -36,6 +42,8 @@ from aws_cdk import aws_iam as iam  # noqa: E402
 CDK_IMPORTED = time.perf_counter()
 
 VARIANTS = ("construct", "aws-custom-resource", "cfn-resource")
+PIPELINE = "pipeline"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
 STACK_NAME = "Audiences"
@@ -162,18 +170,35 @@ def cfn_resource_variant() -> AddJob:
     return add_job
 
 
+def pipeline_variant() -> AddJob:
+    """The example app's pipeline; its one job is the pipeline's (no shared seed role)."""
+    sys.path.insert(0, REPO)  # app.py is a script at the repository's root
+    from app import add_pipeline
+
+    def add_job(stack: cdk.Stack, index: int, shared_role_arn: str) -> None:
+        add_pipeline(stack)
+
+    return add_job
+
+
 VARIANT_MODULES: dict[str, Callable[[], AddJob]] = {
     "construct": construct_variant,
     "aws-custom-resource": aws_custom_resource_variant,
     "cfn-resource": cfn_resource_variant,
+    PIPELINE: pipeline_variant,
 }
+
+
+def stack_of(app: cdk.App) -> cdk.Stack:
+    """The stack every variant declares its jobs in: one name, environment and tags."""
+    return cdk.Stack(
+        app, STACK_NAME, env=cdk.Environment(account=ACCOUNT, region=REGION), tags=STACK_TAGS
+    )
 
 
 def build(app: cdk.App, add_job: AddJob, jobs: int) -> cdk.Stack:
     """The stack: a seed role shared by most jobs, then ``jobs`` jobs."""
-    stack = cdk.Stack(
-        app, STACK_NAME, env=cdk.Environment(account=ACCOUNT, region=REGION), tags=STACK_TAGS
-    )
+    stack = stack_of(app)
     role = iam.Role(
         stack, "SeedRole", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com")
     )
@@ -184,14 +209,18 @@ def build(app: cdk.App, add_job: AddJob, jobs: int) -> cdk.Stack:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 3 or argv[1] not in VARIANTS or not argv[2].isdigit():
-        raise SystemExit(f"usage: {argv[0]} {{{'|'.join(VARIANTS)}}} N")
+    pipeline = argv[1:] == [PIPELINE, "1"]
+    if not pipeline and (len(argv) != 3 or argv[1] not in VARIANTS or not argv[2].isdigit()):
+        raise SystemExit(f"usage: {argv[0]} {{{'|'.join(VARIANTS)}}} N, or {PIPELINE} 1")
     add_job = VARIANT_MODULES[argv[1]]()
     imported = time.perf_counter()
     # CDK refuses a stack of over 500 resources at synth; lift that so every variant synthesizes
     # at every N (the footprint table tells which would deploy).
     app = cdk.App(context={"@aws-cdk/core:stackResourceLimit": 0})
-    build(app, add_job, int(argv[2]))
+    if pipeline:
+        add_job(stack_of(app), 0, "")
+    else:
+        build(app, add_job, int(argv[2]))
     built = time.perf_counter()
     app.synth()
     synthesized = time.perf_counter()

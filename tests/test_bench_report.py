@@ -23,6 +23,7 @@ from bench.measurements import (  # noqa: E402
     CONSTRUCT,
     FLOOR,
     JOB_TYPE,
+    PIPELINE,
     PROFILE_JOBS,
     SIZES,
     SMALL,
@@ -103,6 +104,36 @@ def synth_run(variant: str, jobs: int, round_: int, missed: bool) -> SynthRun:
     )
 
 
+PIPELINE_RESOURCES = {
+    "AWS::IAM::Role": 4,
+    "AWS::S3::Bucket": 2,
+    "AWS::CleanRoomsML::TrainingDataset": 1,
+    "Custom::CleanRoomsMLAudienceModel": 1,
+}
+"""What the made-up pipeline's stack holds beyond the one job's."""
+
+
+def pipeline_synths(missed: bool) -> Synths:
+    """Made-up rounds of the pipeline's stack and the stack of one job."""
+    synths = Synths(context="{}")
+    for round_ in range(3):
+        one_job = synth_run(CONSTRUCT, SMALL, round_, missed)
+        resources = dict(one_job.resources)
+        for kind, count in PIPELINE_RESOURCES.items():
+            resources |= {f"{kind.split('::')[-1]}{i}": {"Type": kind} for i in range(count)}
+        pipeline = SynthRun(
+            seconds=one_job.seconds * 1.25,
+            cpu_seconds=one_job.cpu_seconds * 1.3,
+            max_rss_mib=one_job.max_rss_mib + 20,
+            phases=one_job.phases,
+            resources=resources,
+            template_bytes=2 * one_job.template_bytes,
+        )
+        synths.runs.setdefault((PIPELINE, SMALL), []).append(pipeline)
+        synths.runs.setdefault((CONSTRUCT, SMALL), []).append(one_job)
+    return synths
+
+
 def profile(variant: str, jobs: int) -> Profile:
     site = "constructs/cdk_cleanrooms_ml/audience_generation_job.py:128 __init__ -> create Resource"
     round_trips = {
@@ -163,6 +194,7 @@ def results(missed: bool) -> Results:
         synths=synths,
         app_only=synth_run(FLOOR, 0, 0, missed),
         cli={CONSTRUCT: 6.31, AWS_CR: 6.36, FLOOR: 4.11},
+        pipeline=pipeline_synths(missed),
         profiles=Profiles({(v, n): profile(v, n) for v in VARIANTS for n in (SMALL, PROFILE_JOBS)}),
         asset=Asset(zipped_bytes=45_835, files=6, raw_bytes=79_328),
         imports=ImportTimes(
@@ -244,6 +276,28 @@ def test_table_rows() -> None:
     throughput = "Throughput: 30 jobs at once, quota 10, 2 s each, polled every 0.1 s"
     assert rows[throughput] == ["6.53 s / ideal 6.00 s = 1.09x", "—", "—", "≤ 1.25x", "met"]
     assert verdicts(rows) == ["met"] * 8
+
+
+def test_the_pipeline_against_one_job() -> None:
+    text = report.document(results(missed=False))
+    section = text.split("## The example pipeline against one job\n\n")[1].split("\n## ")[0]
+    assert "3 rounds, alternating" in section
+    rows = {
+        cells[0]: cells[1:]
+        for line in section.splitlines()
+        if line.startswith("| ")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    assert rows["Stack"] == ["One job (N=1)", "Pipeline (app.py)", "Pipeline / one job"]
+    assert rows["Resources"] == ["18", "26", "+8"]
+    assert rows["Template bytes"] == ["17,109", "34,218", "2.00x"]
+    assert rows["Synth wall time (median of 3)"] == ["3.03 s", "3.79 s", "1.25x"]
+    assert rows["Synth CPU time (median of 3)"][2] == "1.30x"
+    assert rows["Peak RSS (median)"] == ["460 MiB", "480 MiB", "1.04x"]
+    assert (
+        "beyond the one job's, by type: `AWS::IAM::Role` +4, `AWS::S3::Bucket` +2, "
+        "`AWS::CleanRoomsML::TrainingDataset` +1, `Custom::CleanRoomsMLAudienceModel` +1.\n"
+    ) in section
 
 
 def test_every_placeholder_is_filled() -> None:
