@@ -54,6 +54,17 @@ def association_properties(cleanrooms: CleanRoomsEndpoint, **overrides: Any) -> 
     return {key: value for key, value in props.items() if value is not None}
 
 
+def someone_elses(cleanrooms: CleanRoomsEndpoint, name: str) -> str:
+    """An association created outside CloudFormation, in the default membership: its ARN."""
+    created = aws.client("cleanrooms").create_configured_audience_model_association(
+        membershipIdentifier=cleanrooms.default_membership_id,
+        configuredAudienceModelArn=CONFIGURED,
+        configuredAudienceModelAssociationName=name,
+        manageResourcePolicies=False,
+    )
+    return str(created["configuredAudienceModelAssociation"]["arn"])
+
+
 def test_create_reports_the_arn_and_id_and_delete_removes_it(
     associations: Stack, cleanrooms: CleanRoomsEndpoint
 ) -> None:
@@ -141,12 +152,7 @@ def test_a_create_whose_answer_was_lost_adopts_the_association(
 def test_a_name_someone_else_holds_in_the_membership_is_a_clear_failure(
     associations: Stack, cleanrooms: CleanRoomsEndpoint
 ) -> None:
-    theirs = aws.client("cleanrooms").create_configured_audience_model_association(
-        membershipIdentifier=cleanrooms.default_membership_id,
-        configuredAudienceModelArn=CONFIGURED,
-        configuredAudienceModelAssociationName="lookalikes",
-        manageResourcePolicies=False,
-    )["configuredAudienceModelAssociation"]["arn"]
+    theirs = someone_elses(cleanrooms, "lookalikes")
 
     created = associations.create(
         "InCollaboration",
@@ -338,12 +344,7 @@ def test_a_replacement_failing_after_it_was_made_is_swept_by_the_rollback(
 def test_delete_after_a_failed_create_deletes_nothing(
     associations: Stack, cleanrooms: CleanRoomsEndpoint
 ) -> None:
-    theirs = aws.client("cleanrooms").create_configured_audience_model_association(
-        membershipIdentifier=cleanrooms.default_membership_id,
-        configuredAudienceModelArn=CONFIGURED,
-        configuredAudienceModelAssociationName="lookalikes",
-        manageResourcePolicies=False,
-    )["configuredAudienceModelAssociation"]["arn"]
+    theirs = someone_elses(cleanrooms, "lookalikes")
     kept = associations.create("Kept", association_properties(cleanrooms)).physical_id
     props = association_properties(cleanrooms, ConfiguredAudienceModelAssociationName="lookalikes")
 
