@@ -1,0 +1,457 @@
+"""The lookalike pipeline, as the constructs synthesize it, played through aws-cdk-lib's real
+Provider framework runtime against the local Clean Rooms ML and Clean Rooms doubles.
+
+AudienceModel -> ConfiguredAudienceModel (with a resource policy for a partner account) ->
+ConfiguredAudienceModelAssociation -> AudienceGenerationJob, in the dependency order of the
+synthesized template. Each resource's properties are the template's, with every ``Fn::GetAtt``
+replaced by the Data its resource answered (and the pseudo parameters by the doubles' account
+and Region), as CloudFormation resolves them. Deletes go in reverse order, and a failed create
+is rolled back by deleting what was created, in reverse, as CloudFormation does (``Stack`` rolls
+back only the failed resource itself).
+
+``Stack`` settles the stack between whole requests, so every resource after the first arrives as
+one a stack update adds; the handler gets the same requests either way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import aws_cdk as cdk
+import index
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Template
+from cleanrooms.kinds.audience_model import KIND as MODEL
+from cleanrooms.kinds.configured_audience_model import KIND as CONFIGURED
+from cleanrooms.kinds.configured_audience_model_association import KIND as ASSOCIATION
+from cleanrooms_endpoint import CleanRoomsEndpoint, running
+from cleanrooms_ml_endpoint import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, CleanRoomsMLEndpoint
+from cloudformation import Response, Stack
+from provider_runtime import RealProviderFramework
+
+from cdk_cleanrooms_ml import (
+    AudienceDestination,
+    AudienceGenerationJob,
+    AudienceModel,
+    AudienceSizeConfig,
+    AudienceSizeType,
+    ConfiguredAudienceModel,
+    ConfiguredAudienceModelAssociation,
+    SeedAudience,
+    SharedAudienceMetrics,
+)
+
+DATASET = f"arn:aws:cleanrooms-ml:{DEFAULT_REGION}:{DEFAULT_ACCOUNT_ID}:training-dataset/customers"
+FAILING = f"arn:aws:cleanrooms-ml:{DEFAULT_REGION}:{DEFAULT_ACCOUNT_ID}:training-dataset/too-small"
+WRITER = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/audience-writer"
+SEED_READER = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/seed-reader"
+PARTNER, SECOND_PARTNER = "444455556666", "777788889999"
+PSEUDO_PARAMETERS = {
+    "AWS::AccountId": DEFAULT_ACCOUNT_ID,
+    "AWS::Partition": "aws",
+    "AWS::Region": DEFAULT_REGION,
+    "AWS::URLSuffix": "amazonaws.com",
+}
+PIPELINE_TYPES = [
+    MODEL.resource_type,
+    CONFIGURED.resource_type,
+    ASSOCIATION.resource_type,
+    "Custom::CleanRoomsMLAudienceGenerationJob",
+]
+DELETE_CONFIGURED = "DeleteConfiguredAudienceModel"
+
+
+# ------------------------------------------------------------------- the synthesized pipeline
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One custom resource of the template: its logical id, type and (unresolved) properties."""
+
+    logical_id: str
+    type: str
+    properties: dict[str, Any]
+
+
+@cache
+def _synthesized(
+    membership_id: str, dataset: str, min_matching_seed_size: int, partners: tuple[str, ...]
+) -> str:
+    """The template of the pipeline the constructs make (JSON: the cache hands out copies)."""
+    app = cdk.App()
+    stack = cdk.Stack(
+        app, "Jobs", env=cdk.Environment(account=DEFAULT_ACCOUNT_ID, region=DEFAULT_REGION)
+    )
+    model = AudienceModel(
+        stack,
+        "Model",
+        training_dataset_arn=dataset,
+        training_data_start_time="2026-01-01T00:00:00Z",
+        training_data_end_time="2026-06-30T23:59:59+00:00",
+        tags={"team": "ml"},
+    )
+    configured = ConfiguredAudienceModel(
+        stack,
+        "Configured",
+        audience_model_arn=model.audience_model_arn,
+        output_config=AudienceDestination.from_s3("s3://audiences-bucket/lookalikes/", WRITER),
+        shared_audience_metrics=SharedAudienceMetrics.ALL,
+        min_matching_seed_size=min_matching_seed_size,
+        audience_size_config=AudienceSizeConfig(
+            audience_size_type=AudienceSizeType.ABSOLUTE, audience_size_bins=[1000, 5000]
+        ),
+    )
+    for partner in partners:
+        configured.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.AccountPrincipal(partner)],
+                actions=["cleanrooms-ml:StartAudienceGenerationJob"],
+            )
+        )
+    association = ConfiguredAudienceModelAssociation(
+        stack,
+        "InCollaboration",
+        membership_id=membership_id,
+        configured_audience_model_arn=configured.configured_audience_model_arn,
+        manage_resource_policies=True,
+        name="lookalikes",
+    )
+    job = AudienceGenerationJob(
+        stack,
+        "Lookalikes",
+        configured_audience_model_arn=configured.configured_audience_model_arn,
+        seed_audience=SeedAudience.from_s3("s3://seed-bucket/seed/", role=SEED_READER),
+    )
+    job.node.add_dependency(association)  # generated for the collaboration once associated
+    return json.dumps(Template.from_stack(stack).to_json())
+
+
+def pipeline(
+    cleanrooms: CleanRoomsEndpoint,
+    *,
+    dataset: str = DATASET,
+    min_matching_seed_size: int = 25,
+    partners: tuple[str, ...] = (PARTNER,),
+) -> list[Resource]:
+    """The pipeline's custom resources in the order CloudFormation creates them."""
+    template = json.loads(
+        _synthesized(cleanrooms.default_membership_id, dataset, min_matching_seed_size, partners)
+    )
+    custom = {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"].startswith("Custom::")
+    }
+    needs = {
+        logical_id: (references(resource["Properties"]) | set(resource.get("DependsOn", [])))
+        & custom.keys()
+        for logical_id, resource in custom.items()
+    }
+    ordered: list[str] = []
+    while needs:
+        ready = sorted(logical_id for logical_id, ids in needs.items() if ids <= set(ordered))
+        assert ready, f"a dependency cycle among {sorted(needs)}"
+        ordered += ready
+        for logical_id in ready:
+            del needs[logical_id]
+    return [
+        Resource(
+            logical_id,
+            custom[logical_id]["Type"],
+            {k: v for k, v in custom[logical_id]["Properties"].items() if k != "ServiceToken"},
+        )
+        for logical_id in ordered
+    ]
+
+
+def references(value: Any) -> set[str]:
+    """The logical ids a template value refers to (``Fn::GetAtt``, ``Ref`` of a resource)."""
+    if isinstance(value, Mapping):
+        if "Fn::GetAtt" in value:
+            return {value["Fn::GetAtt"][0]}
+        if "Ref" in value and value["Ref"] not in PSEUDO_PARAMETERS:
+            return {value["Ref"]}
+        return set().union(*(references(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(references(item) for item in value))
+    return set()
+
+
+def resolve(value: Any, data: Mapping[str, Mapping[str, Any]]) -> Any:
+    """A template value as CloudFormation passes it on: intrinsics replaced by their values."""
+    if isinstance(value, Mapping):
+        if "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            return data[logical_id][attribute]
+        if "Ref" in value:
+            return PSEUDO_PARAMETERS[value["Ref"]]
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(resolve(part, data)) for part in parts)
+        unknown = [key for key in value if key.startswith("Fn::")]
+        assert not unknown, f"no stand-in for {unknown}"
+        return {key: resolve(item, data) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, data) for item in value]
+    return value
+
+
+# ----------------------------------------------------------------------- playing the stack
+
+
+@dataclass
+class PipelineStack(Stack):
+    """A stack of several kinds: each request carries its resource's own type."""
+
+    types: dict[str, str] = field(default_factory=dict)
+
+    def event(
+        self, request_type: str, logical_id: str, properties: Mapping[str, Any], **extra: Any
+    ) -> dict[str, Any]:
+        event = super().event(request_type, logical_id, properties, **extra)
+        return {**event, "ResourceType": self.types[logical_id]}
+
+    def properties_of(self, resource: Resource) -> dict[str, Any]:
+        """The resource's properties with what earlier resources answered."""
+        self.types[resource.logical_id] = resource.type
+        resolved: dict[str, Any] = resolve(resource.properties, self.data)
+        return resolved
+
+
+@dataclass
+class Deployment:
+    """What a deployment of the pipeline got: each create's answer, and a rollback's deletes."""
+
+    created: dict[str, Response] = field(default_factory=dict)
+    failed: tuple[str, Response] | None = None
+    rolled_back: dict[str, Response] = field(default_factory=dict)
+
+
+def deploy(stack: PipelineStack, resources: list[Resource]) -> Deployment:
+    """Create in order; on a failure, delete the failed one and then what was created, in
+    reverse (CloudFormation's rollback)."""
+    deployment = Deployment()
+    for resource in resources:
+        props = stack.properties_of(resource)
+        response = stack.create(resource.logical_id, props)
+        if not response.ok:
+            deployment.failed = (resource.logical_id, response)
+            deployment.rolled_back[resource.logical_id] = stack.rollback_create(
+                resource.logical_id, response, props
+            )
+            for logical_id in reversed(deployment.created):
+                deployment.rolled_back[logical_id] = stack.delete(logical_id)
+            return deployment
+        deployment.created[resource.logical_id] = response
+    return deployment
+
+
+def of_type(resources: list[Resource], resource_type: str) -> Resource:
+    (found,) = (resource for resource in resources if resource.type == resource_type)
+    return found
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """What of a pipeline exists in the doubles (their own registered resources left out)."""
+
+    models: list[str]
+    configured_models: list[str]
+    associations: list[str]
+    jobs: list[str]
+
+
+def leftovers(endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint) -> Leftovers:
+    """Resources that exist and are not on their way out."""
+    return Leftovers(
+        models=[
+            arn
+            for arn, model in endpoint.audience_models.items()
+            if arn != endpoint.default_audience_model_arn and not model.status.startswith("DELETE_")
+        ],
+        configured_models=[
+            arn for arn in endpoint.configured_audience_models if arn != endpoint.default_model_arn
+        ],
+        associations=list(cleanrooms.associations),
+        jobs=[
+            arn for arn, job in endpoint.live_jobs().items() if not job.status.startswith("DELETE_")
+        ],
+    )
+
+
+NOTHING = Leftovers([], [], [], [])
+
+
+@pytest.fixture
+def cleanrooms(endpoint: CleanRoomsMLEndpoint) -> Iterator[CleanRoomsEndpoint]:
+    double = running()
+    assert double is not None, "local_endpoint() runs one"
+    endpoint.add_training_dataset(DATASET)
+    endpoint.add_training_dataset(
+        FAILING, fail_training=("INSUFFICIENT_DATA", "Not enough rows to train a model")
+    )
+    # A configured model used by a job cannot be deleted (the API documentation): deletes must
+    # come in reverse order.
+    endpoint.refuse_deleting_models_in_use = True
+    yield double
+
+
+@pytest.fixture
+def pipeline_stack(cleanrooms: CleanRoomsEndpoint) -> PipelineStack:
+    return PipelineStack(RealProviderFramework(index, query_interval=0.01, total_timeout=30))
+
+
+# ------------------------------------------------------------------------------------ tests
+
+
+def test_the_template_orders_the_pipeline_as_its_dependencies(
+    cleanrooms: CleanRoomsEndpoint,
+) -> None:
+    resources = pipeline(cleanrooms)
+
+    assert [resource.type for resource in resources] == PIPELINE_TYPES
+    configured = of_type(resources, CONFIGURED.resource_type)
+    assert references(configured.properties) == {resources[0].logical_id}
+
+
+def test_the_pipeline_is_created_in_order_and_deleted_in_reverse(
+    pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
+) -> None:
+    resources = pipeline(cleanrooms)
+
+    deployment = deploy(pipeline_stack, resources)
+
+    assert deployment.failed is None, deployment.failed
+    model_id, configured_id, association_id, job_id = (r.logical_id for r in resources)
+    data = pipeline_stack.data
+    model_arn = data[model_id]["AudienceModelArn"]
+    configured_arn = data[configured_id]["ConfiguredAudienceModelArn"]
+    association_arn = data[association_id]["ConfiguredAudienceModelAssociationArn"]
+    job_arn = data[job_id]["AudienceGenerationJobArn"]
+    assert endpoint.audience_models[model_arn].status == "ACTIVE"
+    assert endpoint.audience_models[model_arn].params["trainingDatasetArn"] == DATASET
+    configured = endpoint.configured_audience_models[configured_arn]
+    assert configured.params["audienceModelArn"] == model_arn
+    assert configured.params["minMatchingSeedSize"] == 25
+    assert configured.params["audienceSizeConfig"] == {
+        "audienceSizeType": "ABSOLUTE",
+        "audienceSizeBins": [1000, 5000],
+    }
+    assert configured.policy is not None
+    (statement,) = json.loads(configured.policy)["Statement"]
+    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{PARTNER}:root"}
+    assert statement["Resource"] == configured_arn, "the handler filled in the model's own ARN"
+    association = cleanrooms.associations[association_arn]
+    assert association.configured_audience_model_arn == configured_arn
+    assert association.membership.id == cleanrooms.default_membership_id
+    assert (association.name, association.manage_resource_policies) == ("lookalikes", True)
+    job = endpoint.jobs[job_arn]
+    assert job.status == "ACTIVE"
+    assert job.params["configuredAudienceModelArn"] == configured_arn
+    assert leftovers(endpoint, cleanrooms) == Leftovers(
+        [model_arn], [configured_arn], [association_arn], [job_arn]
+    )
+
+    deleted = {r.logical_id: pipeline_stack.delete(r.logical_id) for r in reversed(resources)}
+
+    assert all(response.ok for response in deleted.values()), {
+        logical_id: response.reason for logical_id, response in deleted.items()
+    }
+    assert leftovers(endpoint, cleanrooms) == NOTHING
+    assert endpoint.jobs[job_arn].gone, "deleted before its configured model"
+    assert pipeline_stack.status == "DELETE_COMPLETE"
+    assert endpoint.calls_of(DELETE_CONFIGURED) == [{"configuredAudienceModelArn": configured_arn}]
+
+
+def test_a_failed_training_fails_the_model_with_the_service_s_reason_and_leaves_nothing(
+    pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
+) -> None:
+    resources = pipeline(cleanrooms, dataset=FAILING)
+
+    deployment = deploy(pipeline_stack, resources)
+
+    assert deployment.failed is not None
+    failed_id, failed = deployment.failed
+    assert failed_id == resources[0].logical_id and not failed.ok
+    assert MODEL.is_arn(failed.physical_id), "the model's ARN reached CloudFormation"
+    assert (
+        f"Audience model {failed.physical_id} ended CREATE_FAILED: INSUFFICIENT_DATA: "
+        "Not enough rows to train a model"
+    ) in failed.reason, failed.reason
+    assert list(deployment.rolled_back) == [failed_id]
+    assert deployment.rolled_back[failed_id].ok, deployment.rolled_back[failed_id].reason
+    assert leftovers(endpoint, cleanrooms) == NOTHING
+    assert endpoint.calls_of("CreateConfiguredAudienceModel") == [], "nothing after the model"
+    assert cleanrooms.calls_of("CreateConfiguredAudienceModelAssociation") == []
+    assert endpoint.calls_of("StartAudienceGenerationJob") == []
+
+
+def test_a_failed_generation_job_rolls_the_pipeline_back_in_reverse(
+    pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
+) -> None:
+    resources = pipeline(cleanrooms)
+    endpoint.next_create_outcome("CREATE_FAILED", "SEED_TOO_SMALL", "Only 3 seed users matched")
+
+    deployment = deploy(pipeline_stack, resources)
+
+    assert deployment.failed is not None
+    failed_id, failed = deployment.failed
+    assert failed_id == resources[-1].logical_id
+    assert "CREATE_FAILED: SEED_TOO_SMALL: Only 3 seed users matched" in failed.reason, (
+        failed.reason
+    )
+    assert list(deployment.rolled_back) == [r.logical_id for r in reversed(resources)]
+    assert all(response.ok for response in deployment.rolled_back.values()), {
+        logical_id: response.reason for logical_id, response in deployment.rolled_back.items()
+    }
+    assert leftovers(endpoint, cleanrooms) == NOTHING
+    assert endpoint.jobs[failed.physical_id].gone
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"min_matching_seed_size": 50}, {"partners": (PARTNER, SECOND_PARTNER)}],
+    ids=["MinMatchingSeedSize", "ConfiguredAudienceModelPolicy"],
+)
+def test_an_update_of_the_configured_model_in_place_keeps_the_association_and_the_job(
+    pipeline_stack: PipelineStack,
+    endpoint: CleanRoomsMLEndpoint,
+    cleanrooms: CleanRoomsEndpoint,
+    change: dict[str, Any],
+) -> None:
+    resources = pipeline(cleanrooms)
+    assert deploy(pipeline_stack, resources).failed is None
+    before = dict(pipeline_stack.physical_ids)
+    configured_id = resources[1].logical_id
+    configured_arn = before[configured_id]
+    changed = of_type(pipeline(cleanrooms, **change), CONFIGURED.resource_type)
+    assert changed.logical_id == configured_id
+    endpoint.clear_calls()
+    cleanrooms.clear_calls()
+
+    updated, cleanup = pipeline_stack.update(configured_id, pipeline_stack.properties_of(changed))
+
+    assert updated.ok, updated.reason
+    assert cleanup is None, "in place: no old model to clean up"
+    assert pipeline_stack.physical_ids == before
+    assert pipeline_stack.data[configured_id]["ConfiguredAudienceModelArn"] == configured_arn
+    configured = endpoint.configured_audience_models[configured_arn]
+    assert configured.params["minMatchingSeedSize"] == change.get("min_matching_seed_size", 25)
+    assert configured.policy is not None
+    principals = [s["Principal"]["AWS"] for s in json.loads(configured.policy)["Statement"]]
+    partners = change.get("partners", (PARTNER,))
+    assert principals == [f"arn:aws:iam::{partner}:root" for partner in partners]
+    model_id, _, association_id, job_id = (r.logical_id for r in resources)
+    assert leftovers(endpoint, cleanrooms) == Leftovers(
+        [before[model_id]], [configured_arn], [before[association_id]], [before[job_id]]
+    )
+    assert endpoint.jobs[before[job_id]].status == "ACTIVE"
+    assert endpoint.calls_of("CreateConfiguredAudienceModel") == []
+    assert endpoint.calls_of(DELETE_CONFIGURED) == []
+    assert endpoint.calls_of("StartAudienceGenerationJob") == []
+    assert cleanrooms.calls == [], "the association was not touched"
