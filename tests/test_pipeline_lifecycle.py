@@ -94,6 +94,9 @@ def _synthesized(
         training_data_start_time="2026-01-01T00:00:00Z",
         training_data_end_time="2026-06-30T23:59:59+00:00",
         tags={"team": "ml"},
+        # Within the hour, the custom resource itself waits for ACTIVE. A longer wait goes to a
+        # WaitCondition signaled by the stack's long-wait loop, which Stack does not play.
+        wait_timeout=cdk.Duration.minutes(50),
     )
     configured = ConfiguredAudienceModel(
         stack,
@@ -189,6 +192,7 @@ def resolve(value: Any, data: Mapping[str, Mapping[str, Any]]) -> Any:
             logical_id, attribute = value["Fn::GetAtt"]
             return data[logical_id][attribute]
         if "Ref" in value:
+            assert value["Ref"] in PSEUDO_PARAMETERS, f"no stand-in for a Ref of {value['Ref']}"
             return PSEUDO_PARAMETERS[value["Ref"]]
         if "Fn::Join" in value:
             separator, parts = value["Fn::Join"]
