@@ -125,15 +125,18 @@ def test_the_cli_synthesizes_the_pipeline_offline(synthesized: Synthesized) -> N
     kinds = [resource["Type"] for resource in synthesized.resources.values()]
     for kind in (*PIPELINE, MEMBERSHIP, "AWS::Glue::Table"):
         assert kinds.count(kind) == 1, kind
-    # One shared handler (a Lambda pair) serves every kind of the stack.
+    # One shared handler (one asset, one on_event and one is_complete) serves every kind.
     handlers = [
         resource
         for resource in synthesized.resources.values()
         if resource["Type"] == "AWS::Lambda::Function"
         and resource["Properties"]["Runtime"].startswith("python")
     ]
-    assert len(handlers) == 2
-    asset = synthesized.outdir / handlers[0]["Metadata"]["aws:asset:path"]
+    entry_points = [handler["Properties"]["Handler"] for handler in handlers]
+    assert entry_points.count("index.on_event") == entry_points.count("index.is_complete") == 1
+    assets = {handler["Metadata"]["aws:asset:path"] for handler in handlers}
+    assert len(assets) == 1
+    asset = synthesized.outdir / assets.pop()
     asset_files = {path.relative_to(asset).as_posix() for path in asset.rglob("*")}
     assert {
         "index.py",
