@@ -1,13 +1,14 @@
 """AWS CDK constructs for AWS Clean Rooms ML resources that CloudFormation has no type for."""
 
 from cdk_cleanrooms_ml.audience_destination import AudienceDestination, AudienceDestinationConfig
+from cdk_cleanrooms_ml.audience_export_job import AudienceExportJob, IAudienceExportJob
 from cdk_cleanrooms_ml.audience_generation_job import (
     AudienceGenerationJob,
     AudienceGenerationJobBase,
     IAudienceGenerationJob,
 )
 from cdk_cleanrooms_ml.audience_model import AudienceModel, AudienceModelBase, IAudienceModel
-from cdk_cleanrooms_ml.audience_size import AudienceSizeConfig, AudienceSizeType
+from cdk_cleanrooms_ml.audience_size import AudienceSize, AudienceSizeConfig, AudienceSizeType
 from cdk_cleanrooms_ml.configured_audience_model import (
     ConfiguredAudienceModel,
     ConfiguredAudienceModelBase,
@@ -31,11 +32,13 @@ from cdk_cleanrooms_ml.seed_audience import (
 __all__ = [
     "AudienceDestination",
     "AudienceDestinationConfig",
+    "AudienceExportJob",
     "AudienceGenerationJob",
     "AudienceGenerationJobBase",
     "AudienceGenerationJobProvider",
     "AudienceModel",
     "AudienceModelBase",
+    "AudienceSize",
     "AudienceSizeConfig",
     "AudienceSizeType",
     "CleanRoomsMLProvider",
@@ -44,6 +47,7 @@ __all__ = [
     "ConfiguredAudienceModelAssociation",
     "ConfiguredAudienceModelAssociationBase",
     "ConfiguredAudienceModelBase",
+    "IAudienceExportJob",
     "IAudienceGenerationJob",
     "IAudienceModel",
     "IConfiguredAudienceModel",

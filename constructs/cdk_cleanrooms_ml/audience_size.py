@@ -1,4 +1,5 @@
-"""The audience sizes a configured audience model lets jobs generate (``audienceSizeConfig``)."""
+"""Audience sizes: those a configured audience model lets jobs generate (``AudienceSizeConfig``),
+and the size of an export (``AudienceSize``)."""
 
 from __future__ import annotations
 
@@ -68,3 +69,49 @@ class AudienceSizeConfig:
             ),
             "AudienceSizeBins": list(self.audience_size_bins),
         }
+
+
+@dataclass(frozen=True)
+class AudienceSize:
+    """The size of an exported audience (``AudienceExportJob``): one of the sizes its configured
+    audience model allows (``AudienceSizeConfig``), counted the same way.
+
+    Made with ``AudienceSize.absolute(count)`` or ``AudienceSize.percentage(percent)``.
+    """
+
+    audience_size_type: AudienceSizeType
+    value: int
+    """A number of identifiers (1 to 20000000), or a percentage (1 to 100); a number token is
+    taken too."""
+
+    @staticmethod
+    def absolute(count: int) -> AudienceSize:
+        """``count`` identifiers, 1 to 20000000."""
+        return AudienceSize(AudienceSizeType.ABSOLUTE, count)
+
+    @staticmethod
+    def percentage(percent: int) -> AudienceSize:
+        """``percent`` per cent of the generated audience, 1 to 100."""
+        return AudienceSize(AudienceSizeType.PERCENTAGE, percent)
+
+    def __post_init__(self) -> None:
+        check_field_types(self)
+        factory = self.audience_size_type.value.lower()
+        argument = "count" if self.audience_size_type is AudienceSizeType.ABSOLUTE else "percent"
+        check_member(
+            self.value,
+            "StartAudienceExportJob",
+            "audienceSize.value",
+            f"AudienceSize.{factory}: {argument}",
+        )
+        if (
+            self.audience_size_type is AudienceSizeType.PERCENTAGE
+            and not is_unresolved(self.value)
+            and self.value > MAX_PERCENTAGE
+        ):
+            raise ValueError(
+                f"AudienceSize.percentage: percent: must be 1 to {MAX_PERCENTAGE}, got {self.value}"
+            )
+
+    def _render(self) -> dict[str, Any]:
+        return {"Type": self.audience_size_type.value, "Value": self.value}
