@@ -329,3 +329,20 @@ def test_bad_input_is_refused_before_any_call(
     assert not created.ok
     assert message in created.reason
     assert endpoint.calls_of(START) == [] and endpoint.calls_of(LIST) == []
+
+
+def test_a_failed_replacement_rolls_back_to_the_old_export_without_a_third(
+    exports: Stack, endpoint: CleanRoomsMLEndpoint, job_arn: str
+) -> None:
+    props = export_properties(job_arn)
+    old = exports.create("Export", props).physical_id
+    endpoint.next_export_outcome("CREATE_FAILED", "INTERNAL_ERROR", "Export failed")
+
+    updated, rollback = exports.update(
+        "Export", {**props, "AudienceSize": {"Type": "ABSOLUTE", "Value": 5000}}
+    )
+
+    assert not updated.ok and "ended CREATE_FAILED: INTERNAL_ERROR: Export failed" in updated.reason
+    assert rollback is not None and rollback.ok, rollback
+    assert rollback.physical_id == old
+    assert len(endpoint.export_jobs) == 2 and len(endpoint.calls_of(START)) == 2
