@@ -2,12 +2,13 @@
 Provider framework runtime against the local Clean Rooms ML and Clean Rooms doubles.
 
 AudienceModel -> ConfiguredAudienceModel (with a resource policy for a partner account) ->
-ConfiguredAudienceModelAssociation -> AudienceGenerationJob, in the dependency order of the
-synthesized template. Each resource's properties are the template's, with every ``Fn::GetAtt``
-replaced by the Data its resource answered (and the pseudo parameters by the doubles' account
-and Region), as CloudFormation resolves them. Deletes go in reverse order, and a failed create
-is rolled back by deleting what was created, in reverse, as CloudFormation does (``Stack`` rolls
-back only the failed resource itself).
+ConfiguredAudienceModelAssociation -> AudienceGenerationJob -> AudienceExportJob, in the
+dependency order of the synthesized template. Each resource's properties are the template's, with
+every ``Fn::GetAtt`` replaced by the Data its resource answered (and the pseudo parameters by the
+doubles' account and Region), as CloudFormation resolves them. Deletes go in reverse order, and a
+failed create is rolled back by deleting what was created, in reverse, as CloudFormation does
+(``Stack`` rolls back only the failed resource itself). The export stays: the API cannot delete
+one.
 
 ``Stack`` settles the stack between whole requests, so every resource after the first arrives as
 one a stack update adds; the handler gets the same requests either way.
@@ -26,6 +27,7 @@ import index
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
+from cleanrooms.kinds.audience_export_job import KIND as EXPORT
 from cleanrooms.kinds.audience_model import KIND as MODEL
 from cleanrooms.kinds.configured_audience_model import KIND as CONFIGURED
 from cleanrooms.kinds.configured_audience_model_association import KIND as ASSOCIATION
@@ -36,8 +38,10 @@ from provider_runtime import RealProviderFramework
 
 from cdk_cleanrooms_ml import (
     AudienceDestination,
+    AudienceExportJob,
     AudienceGenerationJob,
     AudienceModel,
+    AudienceSize,
     AudienceSizeConfig,
     AudienceSizeType,
     ConfiguredAudienceModel,
@@ -62,6 +66,7 @@ PIPELINE_TYPES = [
     CONFIGURED.resource_type,
     ASSOCIATION.resource_type,
     "Custom::CleanRoomsMLAudienceGenerationJob",
+    EXPORT.resource_type,
 ]
 DELETE_CONFIGURED = "DeleteConfiguredAudienceModel"
 
@@ -131,6 +136,12 @@ def _synthesized(
         seed_audience=SeedAudience.from_s3("s3://seed-bucket/seed/", role=SEED_READER),
     )
     job.node.add_dependency(association)  # generated for the collaboration once associated
+    AudienceExportJob(
+        stack,
+        "Export",
+        audience_generation_job_arn=job.audience_generation_job_arn,
+        audience_size=AudienceSize.absolute(1000),
+    )
     return json.dumps(Template.from_stack(stack).to_json())
 
 
@@ -331,7 +342,7 @@ def test_the_pipeline_is_created_in_order_and_deleted_in_reverse(
     deployment = deploy(pipeline_stack, resources)
 
     assert deployment.failed is None, deployment.failed
-    model_id, configured_id, association_id, job_id = (r.logical_id for r in resources)
+    model_id, configured_id, association_id, job_id, export_id = (r.logical_id for r in resources)
     data = pipeline_stack.data
     model_arn = data[model_id]["AudienceModelArn"]
     configured_arn = data[configured_id]["ConfiguredAudienceModelArn"]
@@ -357,6 +368,13 @@ def test_the_pipeline_is_created_in_order_and_deleted_in_reverse(
     job = endpoint.jobs[job_arn]
     assert job.status == "ACTIVE"
     assert job.params["configuredAudienceModelArn"] == configured_arn
+    export_name, output_location = data[export_id]["Name"], data[export_id]["OutputLocation"]
+    export = endpoint.export_jobs[export_name]
+    assert export.status == "ACTIVE"
+    assert export.params["audienceGenerationJobArn"] == job_arn
+    assert export.params["audienceSize"] == {"type": "ABSOLUTE", "value": 1000}
+    assert output_location == export.output_location
+    assert output_location.startswith("s3://audiences-bucket/lookalikes/"), output_location
     assert leftovers(endpoint, cleanrooms) == Leftovers(
         [model_arn], [configured_arn], [association_arn], [job_arn]
     )
@@ -368,6 +386,8 @@ def test_the_pipeline_is_created_in_order_and_deleted_in_reverse(
     }
     assert leftovers(endpoint, cleanrooms) == NOTHING
     assert endpoint.jobs[job_arn].gone, "deleted before its configured model"
+    assert list(endpoint.export_jobs) == [export_name], "the API cannot delete an export"
+    assert endpoint.export_jobs[export_name].status == "ACTIVE"
     assert pipeline_stack.status == "DELETE_COMPLETE"
     assert endpoint.calls_of(DELETE_CONFIGURED) == [{"configuredAudienceModelArn": configured_arn}]
 
@@ -393,6 +413,7 @@ def test_a_failed_training_fails_the_model_with_the_service_s_reason_and_leaves_
     assert endpoint.calls_of("CreateConfiguredAudienceModel") == [], "nothing after the model"
     assert cleanrooms.calls_of("CreateConfiguredAudienceModelAssociation") == []
     assert endpoint.calls_of("StartAudienceGenerationJob") == []
+    assert endpoint.calls_of("StartAudienceExportJob") == []
 
 
 def test_a_failed_generation_job_rolls_the_pipeline_back_in_reverse(
@@ -405,8 +426,32 @@ def test_a_failed_generation_job_rolls_the_pipeline_back_in_reverse(
 
     assert deployment.failed is not None
     failed_id, failed = deployment.failed
-    assert failed_id == resources[-1].logical_id
+    assert failed_id == resources[-2].logical_id
     assert "CREATE_FAILED: SEED_TOO_SMALL: Only 3 seed users matched" in failed.reason, (
+        failed.reason
+    )
+    assert list(deployment.rolled_back) == [r.logical_id for r in reversed(resources[:-1])]
+    assert all(response.ok for response in deployment.rolled_back.values()), {
+        logical_id: response.reason for logical_id, response in deployment.rolled_back.items()
+    }
+    assert leftovers(endpoint, cleanrooms) == NOTHING
+    assert endpoint.jobs[failed.physical_id].gone
+    assert endpoint.calls_of("StartAudienceExportJob") == [], "nothing after the job"
+
+
+def test_a_failed_export_rolls_the_pipeline_back_and_only_the_export_stays(
+    pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
+) -> None:
+    resources = pipeline(cleanrooms)
+    endpoint.next_export_outcome("CREATE_FAILED", "EXPORT_DENIED", "The role cannot write there")
+
+    deployment = deploy(pipeline_stack, resources)
+
+    assert deployment.failed is not None
+    failed_id, failed = deployment.failed
+    assert failed_id == resources[-1].logical_id
+    assert EXPORT.is_arn(failed.physical_id), "the export's handle reached CloudFormation"
+    assert "CREATE_FAILED: EXPORT_DENIED: The role cannot write there" in failed.reason, (
         failed.reason
     )
     assert list(deployment.rolled_back) == [r.logical_id for r in reversed(resources)]
@@ -414,7 +459,9 @@ def test_a_failed_generation_job_rolls_the_pipeline_back_in_reverse(
         logical_id: response.reason for logical_id, response in deployment.rolled_back.items()
     }
     assert leftovers(endpoint, cleanrooms) == NOTHING
-    assert endpoint.jobs[failed.physical_id].gone
+    (export,) = endpoint.export_jobs.values()
+    assert export.status == "CREATE_FAILED", "the API cannot delete an export"
+    assert failed.physical_id.endswith(f"|{export.name}")
 
 
 @pytest.mark.parametrize(
@@ -422,7 +469,7 @@ def test_a_failed_generation_job_rolls_the_pipeline_back_in_reverse(
     [{"min_matching_seed_size": 50}, {"partners": (PARTNER, SECOND_PARTNER)}],
     ids=["MinMatchingSeedSize", "ConfiguredAudienceModelPolicy"],
 )
-def test_an_update_of_the_configured_model_in_place_keeps_the_association_and_the_job(
+def test_an_update_of_the_configured_model_in_place_keeps_what_uses_it(
     pipeline_stack: PipelineStack,
     endpoint: CleanRoomsMLEndpoint,
     cleanrooms: CleanRoomsEndpoint,
@@ -450,7 +497,7 @@ def test_an_update_of_the_configured_model_in_place_keeps_the_association_and_th
     principals = [s["Principal"]["AWS"] for s in json.loads(configured.policy)["Statement"]]
     partners = change.get("partners", (PARTNER,))
     assert principals == [f"arn:aws:iam::{partner}:root" for partner in partners]
-    model_id, _, association_id, job_id = (r.logical_id for r in resources)
+    model_id, _, association_id, job_id, _ = (r.logical_id for r in resources)
     assert leftovers(endpoint, cleanrooms) == Leftovers(
         [before[model_id]], [configured_arn], [before[association_id]], [before[job_id]]
     )
@@ -458,4 +505,5 @@ def test_an_update_of_the_configured_model_in_place_keeps_the_association_and_th
     assert endpoint.calls_of("CreateConfiguredAudienceModel") == []
     assert endpoint.calls_of(DELETE_CONFIGURED) == []
     assert endpoint.calls_of("StartAudienceGenerationJob") == []
+    assert endpoint.calls_of("StartAudienceExportJob") == []
     assert cleanrooms.calls == [], "the association was not touched"
