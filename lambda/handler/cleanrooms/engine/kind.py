@@ -143,16 +143,20 @@ class Kind:
         """What identifies the resource at ``arn`` in its Get, Update and Delete requests."""
         if self.identify is not None:
             return self.identify(arn)
-        assert self.arn_member is not None, "a kind without ARNs identifies its handle"
-        return {self.arn_member: arn}
+        return {self._arn_member: arn}
 
     def arn_of(self, resource: Mapping[str, Any]) -> str:
         """The ARN (or ``handle``) of a resource as a create request and response, a Get
         response or a list summary hold it."""
         if self.handle is not None:
             return self.handle(resource)
-        assert self.arn_member is not None, "a kind without ARNs has a handle"
-        return str(resource[self.arn_member])
+        return str(resource[self._arn_member])
+
+    @property
+    def _arn_member(self) -> str:
+        if self.arn_member is None:
+            raise TypeError(f"Kind {self.resource_type}: no arn_member needs identify and handle")
+        return self.arn_member
 
     @property
     def read_operation(self) -> str:
