@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 import pytest
@@ -235,7 +235,7 @@ def test_audience_size_takes_a_number_token() -> None:
     assert AudienceSize.absolute(25).audience_size_type is AudienceSizeType.ABSOLUTE
     stack = cdk.Stack(cdk.App(), "Stack")
     size = cdk.CfnParameter(stack, "Size", type="Number")
-    export(stack, audience_size=AudienceSize.percentage(size.value_as_number))
+    export(stack, audience_size=AudienceSize.percentage(cast(int, size.value_as_number)))
 
     rendered = properties(Template.from_stack(stack), RESOURCE_TYPE)
 
