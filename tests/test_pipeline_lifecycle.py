@@ -33,7 +33,7 @@ from cleanrooms.kinds.configured_audience_model import KIND as CONFIGURED
 from cleanrooms.kinds.configured_audience_model_association import KIND as ASSOCIATION
 from cleanrooms_endpoint import CleanRoomsEndpoint, running
 from cleanrooms_ml_endpoint import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, CleanRoomsMLEndpoint
-from cloudformation import Response, Stack
+from cloudformation import Response, Stack, stringify
 from provider_runtime import RealProviderFramework
 
 from cdk_cleanrooms_ml import (
@@ -83,10 +83,19 @@ class Resource:
     properties: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Choices:
+    """What a test may change in the pipeline's app."""
+
+    dataset: str = DATASET
+    min_matching_seed_size: int = 25
+    partners: tuple[str, ...] = (PARTNER,)
+    configured_name: str | None = None
+    association_name: str | None = "lookalikes"
+
+
 @cache
-def _synthesized(
-    membership_id: str, dataset: str, min_matching_seed_size: int, partners: tuple[str, ...]
-) -> str:
+def _synthesized(membership_id: str, choices: Choices) -> str:
     """The template of the pipeline the constructs make (JSON: the cache hands out copies)."""
     app = cdk.App()
     stack = cdk.Stack(
@@ -95,7 +104,7 @@ def _synthesized(
     model = AudienceModel(
         stack,
         "Model",
-        training_dataset_arn=dataset,
+        training_dataset_arn=choices.dataset,
         training_data_start_time="2026-01-01T00:00:00Z",
         training_data_end_time="2026-06-30T23:59:59+00:00",
         tags={"team": "ml"},
@@ -106,15 +115,16 @@ def _synthesized(
     configured = ConfiguredAudienceModel(
         stack,
         "Configured",
+        name=choices.configured_name,
         audience_model_arn=model.audience_model_arn,
         output_config=AudienceDestination.from_s3("s3://audiences-bucket/lookalikes/", WRITER),
         shared_audience_metrics=SharedAudienceMetrics.ALL,
-        min_matching_seed_size=min_matching_seed_size,
+        min_matching_seed_size=choices.min_matching_seed_size,
         audience_size_config=AudienceSizeConfig(
             audience_size_type=AudienceSizeType.ABSOLUTE, audience_size_bins=[1000, 5000]
         ),
     )
-    for partner in partners:
+    for partner in choices.partners:
         configured.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.AccountPrincipal(partner)],
@@ -127,7 +137,7 @@ def _synthesized(
         membership_id=membership_id,
         configured_audience_model_arn=configured.configured_audience_model_arn,
         manage_resource_policies=True,
-        name="lookalikes",
+        name=choices.association_name,
     )
     job = AudienceGenerationJob(
         stack,
@@ -145,17 +155,9 @@ def _synthesized(
     return json.dumps(Template.from_stack(stack).to_json())
 
 
-def pipeline(
-    cleanrooms: CleanRoomsEndpoint,
-    *,
-    dataset: str = DATASET,
-    min_matching_seed_size: int = 25,
-    partners: tuple[str, ...] = (PARTNER,),
-) -> list[Resource]:
+def pipeline(cleanrooms: CleanRoomsEndpoint, **choices: Any) -> list[Resource]:
     """The pipeline's custom resources in the order CloudFormation creates them."""
-    template = json.loads(
-        _synthesized(cleanrooms.default_membership_id, dataset, min_matching_seed_size, partners)
-    )
+    template = json.loads(_synthesized(cleanrooms.default_membership_id, Choices(**choices)))
     custom = {
         logical_id: resource
         for logical_id, resource in template["Resources"].items()
@@ -264,6 +266,68 @@ def deploy(stack: PipelineStack, resources: list[Resource]) -> Deployment:
             return deployment
         deployment.created[resource.logical_id] = response
     return deployment
+
+
+@dataclass
+class Redeployment:
+    """What a stack update of the pipeline got: each Update's answer, the cleanup's or the
+    rollback's."""
+
+    updated: dict[str, Response] = field(default_factory=dict)
+    replaced: dict[str, str] = field(default_factory=dict)
+    """The old physical id of each resource replaced."""
+    cleaned_up: dict[str, Response] = field(default_factory=dict)
+    rolled_back: dict[str, Response] = field(default_factory=dict)
+
+
+def redeploy(stack: PipelineStack, resources: list[Resource]) -> Redeployment:
+    """Update, in order, each resource whose resolved properties changed; once all succeeded,
+    delete the replaced ones in reverse (CloudFormation's UPDATE_COMPLETE_CLEANUP_IN_PROGRESS).
+
+    On a failure, CloudFormation's rollback: the failed resource's rollback Update, then, in
+    reverse, the replacements made so far are deleted and their old physical ids held again (an
+    update in place before the failure is not played). Cleanup and rollback Deletes go to the
+    framework directly: ``Stack`` cleans up each replacement at once, before what uses it is
+    replaced, and rolls back only the failed resource.
+    """
+    redeployment = Redeployment()
+    before: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # properties, Data
+    for resource in resources:
+        logical_id, props = resource.logical_id, stack.properties_of(resource)
+        if stringify(props) == stack.properties[logical_id]:
+            continue  # CloudFormation sends no Update
+        old_id = stack.physical_ids[logical_id]
+        before[logical_id] = stack.properties[logical_id], stack.data[logical_id]
+        waiter = stack.begin_update(logical_id, props)
+        answer = redeployment.updated[logical_id] = stack.wait_open(waiter)
+        if not answer.ok:
+            rollback = stack.follow_up(waiter)
+            assert rollback is not None, "a failed Update is rolled back"
+            redeployment.rolled_back[logical_id] = rollback
+            for earlier in reversed(list(redeployment.updated)[:-1]):
+                assert earlier in redeployment.replaced, f"{earlier}: in place, not played"
+                new_properties = stack.properties[earlier]
+                stack.properties[earlier], stack.data[earlier] = before[earlier]
+                redeployment.rolled_back[earlier] = _delete_directly(
+                    stack, earlier, stack.physical_ids[earlier], new_properties
+                )
+                stack.physical_ids[earlier] = redeployment.replaced[earlier]
+            return redeployment
+        if answer.physical_id != old_id:
+            redeployment.replaced[logical_id] = old_id
+    for logical_id, old_id in reversed(redeployment.replaced.items()):
+        redeployment.cleaned_up[logical_id] = _delete_directly(
+            stack, logical_id, old_id, before[logical_id][0]
+        )
+    return redeployment
+
+
+def _delete_directly(
+    stack: PipelineStack, logical_id: str, physical_id: str, properties: dict[str, Any]
+) -> Response:
+    """A Delete of ``physical_id`` through the framework, outside the stand-in's bookkeeping."""
+    event = stack.event("Delete", logical_id, {}, PhysicalResourceId=physical_id)
+    return stack.framework.deliver({**event, "ResourceProperties": properties})
 
 
 def of_type(resources: list[Resource], resource_type: str) -> Resource:
@@ -507,3 +571,91 @@ def test_an_update_of_the_configured_model_in_place_keeps_what_uses_it(
     assert endpoint.calls_of("StartAudienceGenerationJob") == []
     assert endpoint.calls_of("StartAudienceExportJob") == []
     assert cleanrooms.calls == [], "the association was not touched"
+
+
+def test_a_replaced_configured_model_replaces_what_uses_it_and_cleanup_goes_in_reverse(
+    pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
+) -> None:
+    """A new Name needs a new configured model: its new ARN reaches the association and the job,
+    which are replaced too, and the job's new ARN the export (a new export; the old one stays).
+    The old ones are deleted once all succeeded, the job before the model it uses."""
+    first = pipeline(cleanrooms, association_name=None)
+    assert deploy(pipeline_stack, first).failed is None
+    before = dict(pipeline_stack.physical_ids)
+    old_export = pipeline_stack.data[first[-1].logical_id]["Name"]
+    model_id, configured_id, association_id, job_id, export_id = (r.logical_id for r in first)
+
+    redeployment = redeploy(
+        pipeline_stack, pipeline(cleanrooms, association_name=None, configured_name="retrained")
+    )
+
+    assert list(redeployment.updated) == [configured_id, association_id, job_id, export_id]
+    assert all(response.ok for response in redeployment.updated.values()), {
+        logical_id: response.reason for logical_id, response in redeployment.updated.items()
+    }
+    assert redeployment.replaced == {
+        logical_id: before[logical_id]
+        for logical_id in (configured_id, association_id, job_id, export_id)
+    }
+    assert list(redeployment.cleaned_up) == [export_id, job_id, association_id, configured_id]
+    assert all(response.ok for response in redeployment.cleaned_up.values()), {
+        logical_id: response.reason for logical_id, response in redeployment.cleaned_up.items()
+    }
+    now = pipeline_stack.physical_ids
+    assert now[model_id] == before[model_id], "the audience model is not retrained"
+    assert leftovers(endpoint, cleanrooms) == Leftovers(
+        [now[model_id]], [now[configured_id]], [now[association_id]], [now[job_id]]
+    )
+    configured = endpoint.configured_audience_models[now[configured_id]]
+    assert configured.name == "retrained"
+    assert configured.policy is not None
+    assert [s["Resource"] for s in json.loads(configured.policy)["Statement"]] == [
+        now[configured_id]
+    ], "the new model's own ARN in its policy"
+    association = cleanrooms.associations[now[association_id]]
+    assert association.configured_audience_model_arn == now[configured_id]
+    assert endpoint.jobs[now[job_id]].params["configuredAudienceModelArn"] == now[configured_id]
+    assert endpoint.jobs[before[job_id]].gone
+    new_export = pipeline_stack.data[export_id]["Name"]
+    assert new_export != old_export
+    exports = endpoint.export_jobs
+    assert set(exports) == {old_export, new_export}, "the old export stays"
+    assert exports[new_export].params["audienceGenerationJobArn"] == now[job_id]
+    assert exports[new_export].status == "ACTIVE"
+
+
+def test_a_replacement_the_pinned_association_name_refuses_rolls_back_to_the_pipeline_as_it_was(
+    pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
+) -> None:
+    """The association's name is pinned, and names are unique per membership: it cannot follow
+    its configured model to a new one. The update fails naming the property, and the rollback
+    deletes the new configured model; the deployed pipeline is untouched."""
+    first = pipeline(cleanrooms)
+    assert deploy(pipeline_stack, first).failed is None
+    before = dict(pipeline_stack.physical_ids)
+    model_id, configured_id, association_id, job_id, export_id = (r.logical_id for r in first)
+    policy = endpoint.configured_audience_models[before[configured_id]].policy
+
+    redeployment = redeploy(pipeline_stack, pipeline(cleanrooms, configured_name="retrained"))
+
+    assert list(redeployment.updated) == [configured_id, association_id]
+    failed = redeployment.updated[association_id]
+    assert not failed.ok
+    assert failed.reason.startswith(
+        "ConfiguredAudienceModelAssociationName: changing ConfiguredAudienceModelArn needs a new "
+        "configured audience model association"
+    ), failed.reason
+    assert "'lookalikes'" in failed.reason
+    assert list(redeployment.rolled_back) == [association_id, configured_id]
+    assert all(response.ok for response in redeployment.rolled_back.values()), {
+        logical_id: response.reason for logical_id, response in redeployment.rolled_back.items()
+    }
+    assert pipeline_stack.physical_ids == before
+    assert leftovers(endpoint, cleanrooms) == Leftovers(
+        [before[model_id]], [before[configured_id]], [before[association_id]], [before[job_id]]
+    ), "the new configured model was deleted, the old one kept"
+    assert endpoint.configured_audience_models[before[configured_id]].policy == policy
+    assert cleanrooms.associations[before[association_id]].name == "lookalikes"
+    assert len(cleanrooms.calls_of("CreateConfiguredAudienceModelAssociation")) == 1
+    assert len(endpoint.calls_of("StartAudienceGenerationJob")) == 1
+    assert list(endpoint.export_jobs) == [pipeline_stack.data[export_id]["Name"]]
