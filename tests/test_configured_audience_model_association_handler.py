@@ -14,6 +14,7 @@ from typing import Any
 import index
 import pytest
 from cleanrooms.engine import aws
+from cleanrooms.engine.identity import pending_name
 from cleanrooms.kinds.configured_audience_model_association import KIND as ASSOCIATION
 from cleanrooms_endpoint import CleanRoomsEndpoint, CleanRoomsFault, running
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint
@@ -357,6 +358,7 @@ def test_delete_after_a_failed_create_deletes_nothing(
     )
 
     assert not created.ok and "already exists in this membership" in created.reason
+    assert pending_name(created.physical_id) == "lookalikes", "the name it could not have"
     assert rollback.ok and again.ok, (rollback.reason, again.reason)
     assert set(cleanrooms.associations) == {theirs, kept}
     assert cleanrooms.calls_of(DELETE) == []
