@@ -31,7 +31,7 @@ from cleanrooms.kinds.audience_export_job import KIND as EXPORT
 from cleanrooms.kinds.audience_model import KIND as MODEL
 from cleanrooms.kinds.configured_audience_model import KIND as CONFIGURED
 from cleanrooms.kinds.configured_audience_model_association import KIND as ASSOCIATION
-from cleanrooms_endpoint import CleanRoomsEndpoint, running
+from cleanrooms_endpoint import CleanRoomsEndpoint, CleanRoomsFault, running
 from cleanrooms_ml_endpoint import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, CleanRoomsMLEndpoint
 from cloudformation import Response, Stack, stringify
 from provider_runtime import RealProviderFramework
@@ -92,6 +92,7 @@ class Choices:
     partners: tuple[str, ...] = (PARTNER,)
     configured_name: str | None = None
     association_name: str | None = "lookalikes"
+    job_after_association: bool = True
 
 
 @cache
@@ -145,7 +146,8 @@ def _synthesized(membership_id: str, choices: Choices) -> str:
         configured_audience_model_arn=configured.configured_audience_model_arn,
         seed_audience=SeedAudience.from_s3("s3://seed-bucket/seed/", role=SEED_READER),
     )
-    job.node.add_dependency(association)  # generated for the collaboration once associated
+    if choices.job_after_association:
+        job.node.add_dependency(association)  # generated for the collaboration once associated
     AudienceExportJob(
         stack,
         "Export",
@@ -659,3 +661,37 @@ def test_a_replacement_the_pinned_association_name_refuses_rolls_back_to_the_pip
     assert len(cleanrooms.calls_of("CreateConfiguredAudienceModelAssociation")) == 1
     assert len(endpoint.calls_of("StartAudienceGenerationJob")) == 1
     assert list(endpoint.export_jobs) == [pipeline_stack.data[export_id]["Name"]]
+
+
+def test_a_failed_association_cancels_the_job_made_beside_it_and_the_rollback_leaves_nothing(
+    pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
+) -> None:
+    """Without the job's dependency on the association, CloudFormation creates both at once
+    once the configured model exists. The association fails: the job's create, still waiting
+    for ACTIVE, is cancelled (a Delete with an id CloudFormation made up), and the rest is
+    rolled back in reverse."""
+    model, configured, association, job, _ = pipeline(cleanrooms, job_after_association=False)
+    assert deploy(pipeline_stack, [model, configured]).failed is None
+    endpoint.create_duration = 0.3
+    refusal = "This membership may not associate configured audience models"
+    cleanrooms.inject(
+        "CreateConfiguredAudienceModelAssociation", CleanRoomsFault.access_denied(refusal)
+    )
+    job_props = pipeline_stack.properties_of(job)
+    waiter = pipeline_stack.begin_create(job.logical_id, job_props)
+    (job_arn,) = endpoint.live_jobs()
+    association_props = pipeline_stack.properties_of(association)
+
+    failed = pipeline_stack.create(association.logical_id, association_props)
+    cancelled = pipeline_stack.cancel_create(job.logical_id, job_props, waiter)
+    late = pipeline_stack.wait_open(waiter)
+    rollback = pipeline_stack.rollback_create(association.logical_id, failed, association_props)
+    rest = [pipeline_stack.delete(r.logical_id) for r in (configured, model)]
+
+    assert not failed.ok and f"AccessDeniedException: {refusal}" in failed.reason, failed.reason
+    assert cancelled.ok, cancelled.reason
+    assert waiter.request.cancelled and waiter.request.ignored == [late]
+    assert rollback.ok and all(response.ok for response in rest), (rollback, rest)
+    assert leftovers(endpoint, cleanrooms) == NOTHING
+    assert endpoint.jobs[job_arn].gone or endpoint.jobs[job_arn].status.startswith("DELETE_")
+    assert endpoint.calls_of("StartAudienceExportJob") == []
