@@ -2,9 +2,10 @@
 """Example app: the whole lookalike pipeline in one stack. Synthesizes offline, no credentials.
 
 Glue table -> training dataset -> audience model -> configured audience model (shared with a
-partner account) -> its association with a collaboration -> audience generation job. Each step
-refers to the one before (a GetAtt or Ref), so CloudFormation creates them in that order, and
-each waits for what it refers to: the model for its training, the job for its audience.
+partner account) -> its association with a collaboration -> audience generation job -> audience
+export job. Each step refers to the one before (a GetAtt or Ref), so CloudFormation creates them
+in that order, and each waits for what it refers to: the model for its training, the job for its
+audience, the export for the job.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from aws_cdk import aws_s3 as s3
 
 from cdk_cleanrooms_ml import (
     AudienceDestination,
+    AudienceExportJob,
     AudienceGenerationJob,
     AudienceModel,
+    AudienceSize,
     AudienceSizeConfig,
     AudienceSizeType,
     ConfiguredAudienceModel,
@@ -50,6 +53,7 @@ class Pipeline:
     membership: cleanrooms.CfnMembership
     association: ConfiguredAudienceModelAssociation
     job: AudienceGenerationJob
+    export: AudienceExportJob
 
 
 def clean_rooms_ml_role(stack: cdk.Stack, id: str, description: str) -> iam.Role:
@@ -233,9 +237,18 @@ def add_pipeline(stack: cdk.Stack) -> Pipeline:
     )
     job.node.add_dependency(association)  # the job runs in the collaboration
 
+    # The export: 10,000 of the generated audience (a size the configured model offers).
+    export = AudienceExportJob(
+        stack,
+        "Export",
+        audience_generation_job_arn=job.audience_generation_job_arn,
+        audience_size=AudienceSize.absolute(10_000),
+        description="Spring lookalikes, top 10,000",
+    )
+
     acknowledge_data_grants(stack, data, audiences, dataset_reader, seed_reader, audience_writer)
     return Pipeline(
-        training_dataset, audience_model, configured_model, membership, association, job
+        training_dataset, audience_model, configured_model, membership, association, job, export
     )
 
 
@@ -285,6 +298,7 @@ def build(app: cdk.App) -> cdk.Stack:
         value=pipeline.configured_model.configured_audience_model_arn,
     )
     cdk.CfnOutput(stack, "AudienceGenerationJobArn", value=pipeline.job.audience_generation_job_arn)
+    cdk.CfnOutput(stack, "ExportOutputLocation", value=pipeline.export.output_location)
     return stack
 
 

@@ -34,7 +34,8 @@ CONFIGURED_MODEL = "Custom::CleanRoomsMLConfiguredAudienceModel"
 MEMBERSHIP = "AWS::CleanRooms::Membership"
 ASSOCIATION = "Custom::CleanRoomsConfiguredAudienceModelAssociation"
 JOB = "Custom::CleanRoomsMLAudienceGenerationJob"
-PIPELINE = (TRAINING_DATASET, AUDIENCE_MODEL, CONFIGURED_MODEL, ASSOCIATION, JOB)
+EXPORT = "Custom::CleanRoomsMLAudienceExportJob"
+PIPELINE = (TRAINING_DATASET, AUDIENCE_MODEL, CONFIGURED_MODEL, ASSOCIATION, JOB, EXPORT)
 """The pipeline's steps, in the order CloudFormation must create them."""
 
 
@@ -141,6 +142,7 @@ def test_the_cli_synthesizes_the_pipeline_offline(synthesized: Synthesized) -> N
     assert {
         "index.py",
         "cleanrooms/engine/lifecycle.py",
+        "cleanrooms/kinds/audience_export_job.py",
         "cleanrooms/kinds/audience_generation_job.py",
         "cleanrooms/kinds/audience_model.py",
         "cleanrooms/kinds/configured_audience_model.py",
@@ -164,6 +166,11 @@ def test_each_step_refers_to_the_one_before(synthesized: Synthesized) -> None:
     assert leads_to(prop(ASSOCIATION, "ConfiguredAudienceModelArn"), CONFIGURED_MODEL)
     assert leads_to(prop(ASSOCIATION, "MembershipIdentifier"), MEMBERSHIP)
     assert leads_to(prop(JOB, "ConfiguredAudienceModelArn"), CONFIGURED_MODEL)
+    assert leads_to(prop(EXPORT, "AudienceGenerationJobArn"), JOB)
+    # A size the configured model offers: the service refuses any other.
+    size = prop(EXPORT, "AudienceSize")
+    assert size == {"Type": "ABSOLUTE", "Value": 10_000}
+    assert size["Value"] in prop(CONFIGURED_MODEL, "AudienceSizeConfig")["AudienceSizeBins"]
     # The job runs in the collaboration: after the association, which it does not name.
     assert prop(JOB, "CollaborationId") == example_app.COLLABORATION_ID
     for earlier, later in pairwise(PIPELINE):
@@ -248,6 +255,8 @@ def test_tags_of_the_app_the_stack_and_the_job_arrive(synthesized: Synthesized) 
     # CloudFormation gives the stack's tags to these itself, at deploy time.
     for kind in (TRAINING_DATASET, MEMBERSHIP):
         assert tag_keys(kind) == {"owner"}, kind
+    # An export takes no tags (the API has none for it).
+    assert "Tags" not in synthesized.one(EXPORT)[1]["Properties"]
 
 
 def test_cfn_lint_finds_nothing(synthesized: Synthesized) -> None:
