@@ -354,3 +354,24 @@ def test_a_cancelled_create_within_the_hour_does_not_delete_a_model_kept_by_reta
     assert deleted.ok, deleted.reason
     assert trained(endpoint) == [kept], "the model kept by RETAIN is gone"
     assert {call["audienceModelArn"] for call in endpoint.calls_of(DELETE)} == {arn}
+
+
+def test_a_training_outlasting_the_wait_fails_and_its_rollback_deletes_it_once_trained(
+    models: Stack, endpoint: CleanRoomsMLEndpoint
+) -> None:
+    """The service refuses to delete a model in training: the rollback's Delete waits for the
+    training to end, then deletes it."""
+    endpoint.training_duration = 1.5
+    props = model_properties(WaitTimeoutSeconds=1)
+
+    created = models.create("Model", props)
+    rollback = models.rollback_create("Model", created, props)
+
+    assert not created.ok and MODEL.is_arn(created.physical_id), created
+    assert (
+        f"Audience model {created.physical_id} is still CREATE_IN_PROGRESS after "
+        "WaitTimeoutSeconds=1"
+    ) in created.reason, created.reason
+    assert rollback.ok, rollback.reason
+    assert trained(endpoint) == []
+    assert {call["audienceModelArn"] for call in endpoint.calls_of(DELETE)} == {created.physical_id}
