@@ -88,6 +88,7 @@ class Choices:
     """What a test may change in the pipeline's app."""
 
     dataset: str = DATASET
+    training_end: str = "2026-06-30T23:59:59+00:00"
     min_matching_seed_size: int = 25
     partners: tuple[str, ...] = (PARTNER,)
     configured_name: str | None = None
@@ -107,7 +108,7 @@ def _synthesized(membership_id: str, choices: Choices) -> str:
         "Model",
         training_dataset_arn=choices.dataset,
         training_data_start_time="2026-01-01T00:00:00Z",
-        training_data_end_time="2026-06-30T23:59:59+00:00",
+        training_data_end_time=choices.training_end,
         tags={"team": "ml"},
         # Within the hour, the custom resource itself waits for ACTIVE. A longer wait goes to a
         # WaitCondition signaled by the stack's long-wait loop, which Stack does not play.
@@ -695,3 +696,37 @@ def test_a_failed_association_cancels_the_job_made_beside_it_and_the_rollback_le
     assert leftovers(endpoint, cleanrooms) == NOTHING
     assert endpoint.jobs[job_arn].gone or endpoint.jobs[job_arn].status.startswith("DELETE_")
     assert endpoint.calls_of("StartAudienceExportJob") == []
+
+
+def test_a_retrained_model_is_swapped_into_the_configured_model_in_place(
+    pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
+) -> None:
+    """A new training window trains a new audience model; the configured model takes it in
+    place (its ARN unchanged), so the association, the job and the export stay; cleanup then
+    deletes the old model, which nothing uses any more."""
+    first = pipeline(cleanrooms)
+    assert deploy(pipeline_stack, first).failed is None
+    before = dict(pipeline_stack.physical_ids)
+    model_id, configured_id, *_ = (r.logical_id for r in first)
+
+    redeployment = redeploy(
+        pipeline_stack, pipeline(cleanrooms, training_end="2026-07-31T23:59:59+00:00")
+    )
+
+    assert list(redeployment.updated) == [model_id, configured_id]
+    assert all(response.ok for response in redeployment.updated.values()), {
+        logical_id: response.reason for logical_id, response in redeployment.updated.items()
+    }
+    assert redeployment.replaced == {model_id: before[model_id]}
+    assert list(redeployment.cleaned_up) == [model_id]
+    assert redeployment.cleaned_up[model_id].ok, redeployment.cleaned_up[model_id].reason
+    new_model = pipeline_stack.physical_ids[model_id]
+    assert pipeline_stack.physical_ids == {**before, model_id: new_model}
+    configured = endpoint.configured_audience_models[before[configured_id]]
+    assert configured.params["audienceModelArn"] == new_model
+    assert endpoint.audience_models[new_model].status == "ACTIVE"
+    assert before[model_id] not in endpoint.audience_models, "the old model was deleted"
+    assert len(endpoint.calls_of("CreateConfiguredAudienceModel")) == 1
+    assert len(endpoint.calls_of("StartAudienceGenerationJob")) == 1
+    assert len(cleanrooms.calls_of("CreateConfiguredAudienceModelAssociation")) == 1
+    assert len(endpoint.export_jobs) == 1
