@@ -338,6 +338,12 @@ def of_type(resources: list[Resource], resource_type: str) -> Resource:
     return found
 
 
+def assert_all_ok(responses: Mapping[str, Response]) -> None:
+    """Every answer, by logical id, was SUCCESS."""
+    failures = {logical_id: r.reason for logical_id, r in responses.items() if not r.ok}
+    assert failures == {}, failures
+
+
 @dataclass(frozen=True)
 class Leftovers:
     """What of a pipeline exists in the doubles (their own registered resources left out)."""
@@ -448,9 +454,7 @@ def test_the_pipeline_is_created_in_order_and_deleted_in_reverse(
 
     deleted = {r.logical_id: pipeline_stack.delete(r.logical_id) for r in reversed(resources)}
 
-    assert all(response.ok for response in deleted.values()), {
-        logical_id: response.reason for logical_id, response in deleted.items()
-    }
+    assert_all_ok(deleted)
     assert leftovers(endpoint, cleanrooms) == NOTHING
     assert endpoint.jobs[job_arn].gone, "deleted before its configured model"
     assert list(endpoint.export_jobs) == [export_name], "the API cannot delete an export"
@@ -498,9 +502,7 @@ def test_a_failed_generation_job_rolls_the_pipeline_back_in_reverse(
         failed.reason
     )
     assert list(deployment.rolled_back) == [r.logical_id for r in reversed(resources[:-1])]
-    assert all(response.ok for response in deployment.rolled_back.values()), {
-        logical_id: response.reason for logical_id, response in deployment.rolled_back.items()
-    }
+    assert_all_ok(deployment.rolled_back)
     assert leftovers(endpoint, cleanrooms) == NOTHING
     assert endpoint.jobs[failed.physical_id].gone
     assert endpoint.calls_of("StartAudienceExportJob") == [], "nothing after the job"
@@ -522,9 +524,7 @@ def test_a_failed_export_rolls_the_pipeline_back_and_only_the_export_stays(
         failed.reason
     )
     assert list(deployment.rolled_back) == [r.logical_id for r in reversed(resources)]
-    assert all(response.ok for response in deployment.rolled_back.values()), {
-        logical_id: response.reason for logical_id, response in deployment.rolled_back.items()
-    }
+    assert_all_ok(deployment.rolled_back)
     assert leftovers(endpoint, cleanrooms) == NOTHING
     (export,) = endpoint.export_jobs.values()
     assert export.status == "CREATE_FAILED", "the API cannot delete an export"
@@ -593,17 +593,13 @@ def test_a_replaced_configured_model_replaces_what_uses_it_and_cleanup_goes_in_r
     )
 
     assert list(redeployment.updated) == [configured_id, association_id, job_id, export_id]
-    assert all(response.ok for response in redeployment.updated.values()), {
-        logical_id: response.reason for logical_id, response in redeployment.updated.items()
-    }
+    assert_all_ok(redeployment.updated)
     assert redeployment.replaced == {
         logical_id: before[logical_id]
         for logical_id in (configured_id, association_id, job_id, export_id)
     }
     assert list(redeployment.cleaned_up) == [export_id, job_id, association_id, configured_id]
-    assert all(response.ok for response in redeployment.cleaned_up.values()), {
-        logical_id: response.reason for logical_id, response in redeployment.cleaned_up.items()
-    }
+    assert_all_ok(redeployment.cleaned_up)
     now = pipeline_stack.physical_ids
     assert now[model_id] == before[model_id], "the audience model is not retrained"
     assert leftovers(endpoint, cleanrooms) == Leftovers(
@@ -650,9 +646,7 @@ def test_a_replacement_the_pinned_association_name_refuses_rolls_back_to_the_pip
     ), failed.reason
     assert "'lookalikes'" in failed.reason
     assert list(redeployment.rolled_back) == [association_id, configured_id]
-    assert all(response.ok for response in redeployment.rolled_back.values()), {
-        logical_id: response.reason for logical_id, response in redeployment.rolled_back.items()
-    }
+    assert_all_ok(redeployment.rolled_back)
     assert pipeline_stack.physical_ids == before
     assert leftovers(endpoint, cleanrooms) == Leftovers(
         [before[model_id]], [before[configured_id]], [before[association_id]], [before[job_id]]
@@ -714,9 +708,7 @@ def test_a_retrained_model_is_swapped_into_the_configured_model_in_place(
     )
 
     assert list(redeployment.updated) == [model_id, configured_id]
-    assert all(response.ok for response in redeployment.updated.values()), {
-        logical_id: response.reason for logical_id, response in redeployment.updated.items()
-    }
+    assert_all_ok(redeployment.updated)
     assert redeployment.replaced == {model_id: before[model_id]}
     assert list(redeployment.cleaned_up) == [model_id]
     assert redeployment.cleaned_up[model_id].ok, redeployment.cleaned_up[model_id].reason
