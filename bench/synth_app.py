@@ -16,8 +16,9 @@ configured audience model shared by most jobs, a few jobs with a model and a rol
 
 ``pipeline`` is not a way to declare jobs but the example app's whole pipeline (app.py's
 ``add_pipeline``: Glue table, training dataset, audience model, configured audience model,
-membership, association, one job and its export), in the same stack (name, environment, tags) as the variants',
-to set against ``construct 1``: what the rest of the pipeline costs beside one job.
+membership, association, one job and its export), in the same stack (name, environment, tags)
+as the variants', to set against ``construct 1``: what the rest of the pipeline costs beside
+one job.
 
 Each variant imports only what it uses. With BENCH_PHASES=<file>, the seconds spent importing
 aws-cdk-lib (which starts the jsii kernel, Node), importing the variant's modules, building the
