@@ -57,6 +57,7 @@ WRITER = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/audience-writer"
 SEED_READER = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/seed-reader"
 PARTNER, SECOND_PARTNER = "444455556666", "777788889999"
 COLLABORATION = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
+MEMBERSHIP = "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"  # ours, in COLLABORATION
 PSEUDO_PARAMETERS = {
     "AWS::AccountId": DEFAULT_ACCOUNT_ID,
     "AWS::Partition": "aws",
@@ -99,7 +100,7 @@ class Choices:
 
 
 @cache
-def _synthesized(membership_id: str, choices: Choices) -> str:
+def _synthesized(choices: Choices) -> str:
     """The template of the pipeline the constructs make (JSON: the cache hands out copies)."""
     app = cdk.App()
     stack = cdk.Stack(
@@ -138,7 +139,7 @@ def _synthesized(membership_id: str, choices: Choices) -> str:
     association = ConfiguredAudienceModelAssociation(
         stack,
         "InCollaboration",
-        membership_id=membership_id,
+        membership_id=MEMBERSHIP,
         configured_audience_model_arn=configured.configured_audience_model_arn,
         manage_resource_policies=True,
         name=choices.association_name,
@@ -148,6 +149,7 @@ def _synthesized(membership_id: str, choices: Choices) -> str:
         "Lookalikes",
         configured_audience_model_arn=configured.configured_audience_model_arn,
         seed_audience=SeedAudience.from_s3("s3://seed-bucket/seed/", role=SEED_READER),
+        collaboration_id=COLLABORATION,
     )
     if choices.job_after_association:
         job.node.add_dependency(association)  # generated for the collaboration once associated
@@ -160,9 +162,9 @@ def _synthesized(membership_id: str, choices: Choices) -> str:
     return json.dumps(Template.from_stack(stack).to_json())
 
 
-def pipeline(cleanrooms: CleanRoomsEndpoint, **choices: Any) -> list[Resource]:
+def pipeline(**choices: Any) -> list[Resource]:
     """The pipeline's custom resources in the order CloudFormation creates them."""
-    template = json.loads(_synthesized(cleanrooms.default_membership_id, Choices(**choices)))
+    template = json.loads(_synthesized(Choices(**choices)))
     custom = {
         logical_id: resource
         for logical_id, resource in template["Resources"].items()
@@ -381,6 +383,7 @@ NOTHING = Leftovers([], [], [], [])
 def cleanrooms(endpoint: CleanRoomsMLEndpoint) -> Iterator[CleanRoomsEndpoint]:
     double = running()
     assert double is not None, "local_endpoint() runs one"
+    double.add_membership(MEMBERSHIP, collaboration_id=COLLABORATION)
     endpoint.add_training_dataset(DATASET)
     endpoint.add_training_dataset(
         FAILING, fail_training=("INSUFFICIENT_DATA", "Not enough rows to train a model")
@@ -399,10 +402,8 @@ def pipeline_stack(cleanrooms: CleanRoomsEndpoint) -> PipelineStack:
 # ------------------------------------------------------------------------------------ tests
 
 
-def test_the_template_orders_the_pipeline_as_its_dependencies(
-    cleanrooms: CleanRoomsEndpoint,
-) -> None:
-    resources = pipeline(cleanrooms)
+def test_the_template_orders_the_pipeline_as_its_dependencies() -> None:
+    resources = pipeline()
 
     assert [resource.type for resource in resources] == PIPELINE_TYPES
     configured = of_type(resources, CONFIGURED.resource_type)
@@ -412,7 +413,7 @@ def test_the_template_orders_the_pipeline_as_its_dependencies(
 def test_the_pipeline_is_created_in_order_and_deleted_in_reverse(
     pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
 ) -> None:
-    resources = pipeline(cleanrooms)
+    resources = pipeline()
 
     deployment = deploy(pipeline_stack, resources)
 
@@ -438,11 +439,13 @@ def test_the_pipeline_is_created_in_order_and_deleted_in_reverse(
     assert statement["Resource"] == configured_arn, "the handler filled in the model's own ARN"
     association = cleanrooms.associations[association_arn]
     assert association.configured_audience_model_arn == configured_arn
-    assert association.membership.id == cleanrooms.default_membership_id
+    assert association.membership.id == MEMBERSHIP
+    assert association.membership.collaboration_id == COLLABORATION
     assert (association.name, association.manage_resource_policies) == ("lookalikes", True)
     job = endpoint.jobs[job_arn]
     assert job.status == "ACTIVE"
     assert job.params["configuredAudienceModelArn"] == configured_arn
+    assert job.params["collaborationId"] == COLLABORATION
     export_name, output_location = data[export_id]["Name"], data[export_id]["OutputLocation"]
     export = endpoint.export_jobs[export_name]
     assert export.status == "ACTIVE"
@@ -468,7 +471,7 @@ def test_the_pipeline_is_created_in_order_and_deleted_in_reverse(
 def test_a_failed_training_fails_the_model_with_the_service_s_reason_and_leaves_nothing(
     pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
 ) -> None:
-    resources = pipeline(cleanrooms, dataset=FAILING)
+    resources = pipeline(dataset=FAILING)
 
     deployment = deploy(pipeline_stack, resources)
 
@@ -492,7 +495,7 @@ def test_a_failed_training_fails_the_model_with_the_service_s_reason_and_leaves_
 def test_a_failed_generation_job_rolls_the_pipeline_back_in_reverse(
     pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
 ) -> None:
-    resources = pipeline(cleanrooms)
+    resources = pipeline()
     endpoint.next_create_outcome("CREATE_FAILED", "SEED_TOO_SMALL", "Only 3 seed users matched")
 
     deployment = deploy(pipeline_stack, resources)
@@ -513,7 +516,7 @@ def test_a_failed_generation_job_rolls_the_pipeline_back_in_reverse(
 def test_a_failed_export_rolls_the_pipeline_back_and_only_the_export_stays(
     pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
 ) -> None:
-    resources = pipeline(cleanrooms)
+    resources = pipeline()
     endpoint.next_export_outcome("CREATE_FAILED", "EXPORT_DENIED", "The role cannot write there")
 
     deployment = deploy(pipeline_stack, resources)
@@ -544,12 +547,12 @@ def test_an_update_of_the_configured_model_in_place_keeps_what_uses_it(
     cleanrooms: CleanRoomsEndpoint,
     change: dict[str, Any],
 ) -> None:
-    resources = pipeline(cleanrooms)
+    resources = pipeline()
     assert deploy(pipeline_stack, resources).failed is None
     before = dict(pipeline_stack.physical_ids)
     configured_id = resources[1].logical_id
     configured_arn = before[configured_id]
-    changed = of_type(pipeline(cleanrooms, **change), CONFIGURED.resource_type)
+    changed = of_type(pipeline(**change), CONFIGURED.resource_type)
     assert changed.logical_id == configured_id
     endpoint.clear_calls()
     cleanrooms.clear_calls()
@@ -584,14 +587,14 @@ def test_a_replaced_configured_model_replaces_what_uses_it_and_cleanup_goes_in_r
     """A new Name needs a new configured model: its new ARN reaches the association and the job,
     which are replaced too, and the job's new ARN the export (a new export; the old one stays).
     The old ones are deleted once all succeeded, the job before the model it uses."""
-    first = pipeline(cleanrooms, association_name=None)
+    first = pipeline(association_name=None)
     assert deploy(pipeline_stack, first).failed is None
     before = dict(pipeline_stack.physical_ids)
     old_export = pipeline_stack.data[first[-1].logical_id]["Name"]
     model_id, configured_id, association_id, job_id, export_id = (r.logical_id for r in first)
 
     redeployment = redeploy(
-        pipeline_stack, pipeline(cleanrooms, association_name=None, configured_name="retrained")
+        pipeline_stack, pipeline(association_name=None, configured_name="retrained")
     )
 
     assert list(redeployment.updated) == [configured_id, association_id, job_id, export_id]
@@ -631,13 +634,13 @@ def test_a_replacement_the_pinned_association_name_refuses_rolls_back_to_the_pip
     """The association's name is pinned, and names are unique per membership: it cannot follow
     its configured model to a new one. The update fails naming the property, and the rollback
     deletes the new configured model; the deployed pipeline is untouched."""
-    first = pipeline(cleanrooms)
+    first = pipeline()
     assert deploy(pipeline_stack, first).failed is None
     before = dict(pipeline_stack.physical_ids)
     model_id, configured_id, association_id, job_id, export_id = (r.logical_id for r in first)
     policy = endpoint.configured_audience_models[before[configured_id]].policy
 
-    redeployment = redeploy(pipeline_stack, pipeline(cleanrooms, configured_name="retrained"))
+    redeployment = redeploy(pipeline_stack, pipeline(configured_name="retrained"))
 
     assert list(redeployment.updated) == [configured_id, association_id]
     failed = redeployment.updated[association_id]
@@ -667,7 +670,7 @@ def test_a_failed_association_cancels_the_job_made_beside_it_and_the_rollback_le
     once the configured model exists. The association fails: the job's create, still waiting
     for ACTIVE, is cancelled (a Delete with an id CloudFormation made up), and the rest is
     rolled back in reverse."""
-    model, configured, association, job, _ = pipeline(cleanrooms, job_after_association=False)
+    model, configured, association, job, _ = pipeline(job_after_association=False)
     assert deploy(pipeline_stack, [model, configured]).failed is None
     endpoint.create_duration = 0.3
     refusal = "This membership may not associate configured audience models"
@@ -700,14 +703,12 @@ def test_a_retrained_model_is_swapped_into_the_configured_model_in_place(
     """A new training window trains a new audience model; the configured model takes it in
     place (its ARN unchanged), so the association, the job and the export stay; cleanup then
     deletes the old model, which nothing uses any more."""
-    first = pipeline(cleanrooms)
+    first = pipeline()
     assert deploy(pipeline_stack, first).failed is None
     before = dict(pipeline_stack.physical_ids)
     model_id, configured_id, *_ = (r.logical_id for r in first)
 
-    redeployment = redeploy(
-        pipeline_stack, pipeline(cleanrooms, training_end="2026-07-31T23:59:59+00:00")
-    )
+    redeployment = redeploy(pipeline_stack, pipeline(training_end="2026-07-31T23:59:59+00:00"))
 
     assert list(redeployment.updated) == [model_id, configured_id]
     assert_all_ok(redeployment.updated)
@@ -766,14 +767,12 @@ def test_a_new_partner_reaches_the_policy_of_a_model_whose_association_manages_i
     """app.py's combination: a policy for a partner, and an association that lets Clean Rooms
     manage the model's policy for the collaboration. Adding a partner in the template must reach
     the policy and keep the collaboration's statement."""
-    first = pipeline(cleanrooms)
+    first = pipeline()
     assert deploy(pipeline_stack, first).failed is None
     configured_id = first[1].logical_id
     configured_arn = pipeline_stack.physical_ids[configured_id]
     clean_rooms_manages_the_policy(endpoint, configured_arn)
-    changed = of_type(
-        pipeline(cleanrooms, partners=(PARTNER, SECOND_PARTNER)), CONFIGURED.resource_type
-    )
+    changed = of_type(pipeline(partners=(PARTNER, SECOND_PARTNER)), CONFIGURED.resource_type)
 
     updated, rollback = pipeline_stack.update(configured_id, pipeline_stack.properties_of(changed))
 
