@@ -230,7 +230,11 @@ def resolve(value: Any, data: Mapping[str, Mapping[str, Any]]) -> Any:
 
 @dataclass
 class PipelineStack(Stack):
-    """A stack of several kinds: each request carries its resource's own type."""
+    """A stack of several kinds: each request carries its resource's own type.
+
+    DescribeStackResource still reports the stand-in's one ``resource_type`` for every resource;
+    the handler reads only their statuses and physical ids.
+    """
 
     types: dict[str, str] = field(default_factory=dict)
 
