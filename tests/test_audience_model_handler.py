@@ -193,7 +193,7 @@ def test_a_create_cancelled_while_training_leaves_no_model_and_deletes_no_other(
     kept = models.create("Kept", props).physical_id
     registered = endpoint.arn("audience-model/registered-by-hand")
     endpoint.add_audience_model(registered, training_dataset_arn=DATASET)
-    endpoint.training_duration = 0.3
+    endpoint.training_duration = 0.5
     waiter = models.begin_create("Model", props)
     (arn,) = set(trained(endpoint)) - {kept, registered}
     assert endpoint.audience_models[arn].status.startswith("CREATE_"), "still training"
@@ -231,7 +231,7 @@ def test_a_create_redelivered_during_training_trains_one_model(
 def test_a_training_failed_in_flight_names_the_service_s_reason_and_the_rollback_removes_it(
     models: Stack, endpoint: CleanRoomsMLEndpoint
 ) -> None:
-    endpoint.training_duration = 0.3
+    endpoint.training_duration = 0.5
     waiter = models.begin_create("Model", model_properties())
     (arn,) = trained(endpoint)
     endpoint.fail_training(arn, "INSUFFICIENT_OVERLAP", "Too few seed users in the window")
