@@ -9,10 +9,11 @@ from typing import Any
 
 import botocore.retries.standard
 import pytest
-from cleanrooms.engine import aws
+from cleanrooms.engine import aws, long_wait
 from cleanrooms_endpoint import CleanRoomsEndpoint
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint
 from cloudformation_endpoint import CloudFormationEndpoint
+from long_wait_endpoints import StepFunctionsEndpoint, WaitConditionHandles
 from secretsmanager_endpoint import SecretsManagerEndpoint
 
 ENVIRONMENT = {
@@ -49,7 +50,9 @@ def local_endpoint(**options: Any) -> Iterator[CleanRoomsMLEndpoint]:
     its secrets), behind ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` (botocore's name for the service id
     "Secrets Manager"), and a Clean Rooms endpoint for configured audience model associations
     (``cleanrooms_endpoint.running()``, linked to the Clean Rooms ML one so that an association
-    needs a configured model there), behind ``AWS_ENDPOINT_URL_CLEANROOMS``.
+    needs a configured model there), behind ``AWS_ENDPOINT_URL_CLEANROOMS``; and the two parties
+    of a wait beyond the hour (``long_wait_endpoints``): Step Functions behind
+    ``AWS_ENDPOINT_URL_SFN``, and WaitCondition handles (``WaitConditionHandles.running()``).
 
     botocore's standard retries still count and give up as they do in Lambda; only their sleeps
     (up to 1 s, 2 s, ... each) are dropped so that fault tests stay fast.
@@ -60,12 +63,16 @@ def local_endpoint(**options: Any) -> Iterator[CleanRoomsMLEndpoint]:
         CloudFormationEndpoint() as cloudformation,
         SecretsManagerEndpoint() as secrets,
         CleanRoomsEndpoint(ml=local) as cleanrooms,
+        StepFunctionsEndpoint() as states,
+        WaitConditionHandles(),
     ):
         urls = {
             "AWS_ENDPOINT_URL_CLEANROOMSML": local.url,
             "AWS_ENDPOINT_URL_CLOUDFORMATION": cloudformation.url,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets.url,
             "AWS_ENDPOINT_URL_CLEANROOMS": cleanrooms.url,
+            "AWS_ENDPOINT_URL_SFN": states.url,
+            long_wait.STATE_MACHINE_ENV: states.state_machine_arn,
         }
         for name, value in {**ENVIRONMENT, **urls}.items():
             patch.setenv(name, value)

@@ -29,7 +29,7 @@ from test_configured_audience_model import (
     properties,
 )
 
-from cdk_cleanrooms_ml import AudienceModel, AudienceModelBase
+from cdk_cleanrooms_ml import AudienceModel, AudienceModelBase, CleanRoomsMLProvider
 from cdk_cleanrooms_ml import audience_model as model_module
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceModel"
@@ -98,6 +98,9 @@ def test_optional_props_left_out_are_absent() -> None:
         "ServiceToken": rendered["ServiceToken"],
         "TrainingDatasetArn": DATASET,
         "WaitForCompletion": True,
+        # Waits up to 12 hours by default, through a WaitCondition (test_long_wait.py).
+        "WaitTimeoutSeconds": 43200,
+        "WaitConditionHandle": rendered["WaitConditionHandle"],
     }
 
 
@@ -184,7 +187,13 @@ def test_a_stack_of_audience_models_grants_only_what_they_need() -> None:
     assert listing["Action"] == "cleanrooms-ml:ListAudienceModels"
     assert listing["Resource"] == "*"
     statement_with(clean_rooms, "cloudformation:DescribeStacks")
-    assert len(clean_rooms) == 4
+    # Their waits beyond the hour (by default): only the stack's long-wait state machine.
+    start = statement_with(clean_rooms, "states:StartExecution")
+    assert start["Action"] == "states:StartExecution"
+    state_machine = CleanRoomsMLProvider.of(stack).node.find_child("LongWait")
+    state_machine = state_machine.node.find_child("StateMachine")
+    assert start["Resource"] == {"Ref": logical_id(stack, state_machine)}
+    assert len(clean_rooms) == 5
     every_action = json.dumps(clean_rooms)
     assert "kms:" not in every_action, "no key permissions without a key"
     assert "iam:PassRole" not in every_action
@@ -430,8 +439,8 @@ def test_tags_of_the_app_the_stack_and_the_prop_arrive_merged() -> None:
         ({"name": "n" * 64}, "name: must be 1 to 63 characters, got 64"),
         ({"description": "d" * 256}, "description: must be 0 to 255 characters, got 256"),
         (
-            {"wait_timeout": cdk.Duration.minutes(55)},
-            "wait_timeout: must be 1 second to 54 minutes",
+            {"wait_timeout": cdk.Duration.hours(13)},
+            "wait_timeout: must be 1 second to 12 hours",
         ),
         ({"tags": {"aws:x": "y"}}, "tags key 'aws:x': the prefix 'aws:' is reserved"),
     ],

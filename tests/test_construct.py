@@ -291,8 +291,9 @@ def test_provider_waits_fit_inside_the_service_timeout() -> None:
 @pytest.mark.parametrize(
     ("props", "message"),
     [
-        ({"wait_timeout": cdk.Duration.minutes(55)}, "wait_timeout: must be 1 second to 54"),
-        ({"wait_timeout": cdk.Duration.seconds(0)}, "wait_timeout: must be 1 second to 54"),
+        ({"wait_timeout": cdk.Duration.seconds(43201)}, "wait_timeout: must be 1 second to 12 h"),
+        ({"wait_timeout": cdk.Duration.seconds(0)}, "wait_timeout: must be 1 second to 12 h"),
+        ({"wait_timeout": cdk.Duration.millis(1500)}, "in whole seconds"),
         ({"removal_policy": cdk.RemovalPolicy.SNAPSHOT}, "removal_policy: must be"),
     ],
 )

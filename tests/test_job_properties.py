@@ -349,7 +349,7 @@ def test_ownership_tag_records_the_request_and_what_it_replaced() -> None:
             "Descripton: unknown property (did you mean Description?); known: "
             "CollaborationId, ConfiguredAudienceModelArn, Description, IncludeSeedInOutput, Name, "
             "SeedAudience, SeedAudienceParametersSecretArn, SeedAudienceParametersSecretVersion, "
-            "ServiceToken, Tags, WaitForCompletion, WaitTimeoutSeconds",
+            "ServiceToken, Tags, WaitConditionHandle, WaitForCompletion, WaitTimeoutSeconds",
         ),
         (
             {"SeedAudience": {"RoleArn": ROLE, "DataSource": {"S3URI": "s3://b/"}}},

@@ -318,8 +318,9 @@ def test_a_wait_timeout_of_part_seconds_fails_where_it_is_written() -> None:
         job(cdk.Stack(cdk.App(), "Jobs"), wait_timeout=cdk.Duration.millis(1500))
 
     assert str(raised.value) == (
-        "wait_timeout: must be 1 second to 54 minutes, in whole seconds (the provider framework "
-        "gives up after 55), got 1.5 seconds"
+        "wait_timeout: must be 1 second to 12 hours, in whole seconds (CloudFormation's "
+        "WaitCondition waits 12 hours at most; beyond 54 minutes the wait is one), got 1.5 "
+        "seconds"
     )
 
 

@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from cdk_cleanrooms_ml.argument_types import check_argument_types
+from cdk_cleanrooms_ml.long_wait import MAX_LONG_WAIT
 from cdk_cleanrooms_ml.provider import MAX_WAIT_TIMEOUT, CleanRoomsMLProvider
 from cdk_cleanrooms_ml.resource_base import (
     GrantableResource,
@@ -109,6 +110,7 @@ class AudienceGenerationJob(AudienceGenerationJobBase, ManagedResource):
 
     _RESOURCE_TYPE = RESOURCE_TYPE
     _NOUN = "a job"
+    _LONG_WAIT_READ = ("cleanrooms-ml:GetAudienceGenerationJob", "audience-generation-job")
 
     @check_argument_types
     def __init__(
@@ -144,8 +146,11 @@ class AudienceGenerationJob(AudienceGenerationJobBase, ManagedResource):
         :param wait_for_completion: wait until the job is ACTIVE before CloudFormation moves on.
             Default: True.
         :param wait_timeout: how long to wait for ACTIVE (or for a slot under the account's quota
-            of jobs in progress) before the deployment fails: whole seconds, at most 54 minutes
-            (``Duration.seconds`` of a number token is taken too). Default: 50 minutes.
+            of jobs in progress) before the deployment fails: whole seconds, up to 12 hours. Up
+            to 54 minutes the custom resource itself waits; beyond, a CloudFormation
+            WaitCondition does (see the README, "Waiting beyond one hour"), and the slot must
+            still be had within 54 minutes. A number token (``Duration.seconds`` of a
+            ``CfnParameter``) is taken too, and waits within the hour. Default: 50 minutes.
         :param removal_policy: what happens to the job when it leaves the stack; ``RETAIN`` keeps
             it. Default: RemovalPolicy.DESTROY.
         """
@@ -190,6 +195,7 @@ class AudienceGenerationJob(AudienceGenerationJobBase, ManagedResource):
         # Only a job that passed its checks reaches the handler's policy.
         provider.allow(configured_audience_model_arn, seed.role_arn, seed.parameters_secret)
         self._create_resource(provider, properties, tags=tags, removal_policy=removal_policy)
+        provider.job_lane(self._resource, self._completion)
 
     @staticmethod
     @check_argument_types
@@ -243,10 +249,11 @@ def _wait_timeout_seconds(wait_timeout: Duration | None) -> float | None:
     seconds = wait_timeout.to_seconds(integral=False)
     if is_unresolved(seconds):
         return seconds
-    if not 1 <= seconds <= MAX_WAIT_TIMEOUT.to_seconds() or seconds != int(seconds):
+    if not 1 <= seconds <= MAX_LONG_WAIT.to_seconds() or seconds != int(seconds):
         raise ValueError(
-            f"wait_timeout: must be 1 second to {MAX_WAIT_TIMEOUT.to_minutes()} minutes, in whole "
-            f"seconds (the provider framework gives up after 55), got {seconds:g} seconds"
+            f"wait_timeout: must be 1 second to {MAX_LONG_WAIT.to_hours()} hours, in whole "
+            f"seconds (CloudFormation's WaitCondition waits 12 hours at most; beyond "
+            f"{MAX_WAIT_TIMEOUT.to_minutes()} minutes the wait is one), got {seconds:g} seconds"
         )
     return int(seconds)
 

@@ -14,6 +14,7 @@ from constructs import Construct
 from cdk_cleanrooms_ml import validation
 from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.audience_generation_job import _wait_timeout_seconds
+from cdk_cleanrooms_ml.long_wait import MAX_LONG_WAIT
 from cdk_cleanrooms_ml.provider import CleanRoomsMLProvider
 from cdk_cleanrooms_ml.resource_base import (
     GrantableResource,
@@ -26,6 +27,8 @@ from cdk_cleanrooms_ml.validation import check_member, check_model_region, check
 
 RESOURCE_TYPE = "Custom::CleanRoomsMLAudienceModel"
 READ_ACTIONS = ("cleanrooms-ml:GetAudienceModel", "cleanrooms-ml:ListTagsForResource")
+DEFAULT_WAIT_TIMEOUT = MAX_LONG_WAIT
+"""Training takes hours: by default the deployment waits as long as a WaitCondition can."""
 _CREATE = "CreateAudienceModel"
 
 _USER_NAMES = {
@@ -90,15 +93,18 @@ class AudienceModel(AudienceModelBase, ManagedResource):
     wait settings, which are the handler's own) replaces it, that is, trains a new model, then
     deletes the old one.
 
-    Waiting: in this release the custom resource waits for ACTIVE within the hour the CDK Provider
-    framework gives one request (``wait_timeout``: at most 54 minutes, 50 by default). A training
-    that outlasts it fails the deployment, naming the model's ARN (the rollback then deletes it,
-    unless ``removal_policy`` is RETAIN). Waiting longer (up to 12 hours, through a CloudFormation
-    WaitCondition) is planned for the next release, not in this one.
+    Waiting: training often outlasts the hour a custom resource may take, so by default the
+    deployment waits up to 12 hours for it, through a CloudFormation WaitCondition beside the custom
+    resource (see the README, "Waiting beyond one hour"): the custom resource completes once the
+    model exists, and the WaitCondition once it is ACTIVE. A training that fails (or outlasts
+    ``wait_timeout``) fails the deployment with the service's status code and message, and the
+    rollback deletes the model (unless ``removal_policy`` is RETAIN). A ``wait_timeout`` of 54
+    minutes or less waits within the custom resource, with no WaitCondition.
 
-    With ``wait_for_completion=True``, whatever uses ``audience_model_arn`` in the same stack (a
-    ``ConfiguredAudienceModel``) is created only once training has ended: the GetAtt makes
-    CloudFormation wait for this resource.
+    With ``wait_for_completion=True``, whatever in this library uses ``audience_model_arn`` (a
+    ``ConfiguredAudienceModel``, in this stack or another) is created only once training has
+    ended. A resource of your own that uses it should ``node.add_dependency(model)``, which makes
+    it wait for the WaitCondition too (a GetAtt alone waits for the custom resource only).
 
     Tags: the ``tags`` prop, the stack's own tags and ``Tags.of(scope).add(...)`` all reach it, with
     CDK's precedence, as for ``AudienceGenerationJob``. Its ``node.default_child`` is its
@@ -107,6 +113,7 @@ class AudienceModel(AudienceModelBase, ManagedResource):
 
     _RESOURCE_TYPE = RESOURCE_TYPE
     _NOUN = "an audience model"
+    _LONG_WAIT_READ = ("cleanrooms-ml:GetAudienceModel", "audience-model")
 
     @check_argument_types
     def __init__(
@@ -151,13 +158,13 @@ class AudienceModel(AudienceModelBase, ManagedResource):
             moves on. Without it, a resource that uses ``audience_model_arn`` may be created while
             the model still trains, which the service may refuse. Default: True.
         :param wait_timeout: how long to wait for ACTIVE before the deployment fails: whole
-            seconds, at most 54 minutes, within the hour the Provider framework allows (a longer
-            wait is not in this release). Default: 50 minutes.
+            seconds, up to 12 hours (CloudFormation's WaitCondition limit). Beyond 54 minutes a
+            WaitCondition waits; up to 54 minutes, the custom resource itself. Default: 12 hours.
         :param removal_policy: what happens to the model when it leaves the stack; ``RETAIN``
             keeps it. Default: RemovalPolicy.DESTROY.
         """
         check_removal_policy(removal_policy, self._NOUN)
-        wait_seconds = _wait_timeout_seconds(wait_timeout)
+        wait_seconds = _wait_timeout_seconds(wait_timeout or DEFAULT_WAIT_TIMEOUT)
         if tags:
             check_tags(tags)
         _check_member(training_dataset_arn, "trainingDatasetArn", "training_dataset_arn")

@@ -32,6 +32,7 @@ from constructs import Construct, IConstruct, IValidation
 
 from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.handler_asset import handler_asset_dir
+from cdk_cleanrooms_ml.long_wait import LongWait
 from cdk_cleanrooms_ml.nag import acknowledge, flatten_cfn_reference
 from cdk_cleanrooms_ml.validation import handler_module, is_unresolved, merged_tag_problems
 
@@ -145,6 +146,20 @@ AUDIENCE_MODELS = _Kind(
         "to find one whose Create answer was lost."
     ),
 )
+AUDIENCE_EXPORT_JOBS = _Kind(
+    noun="audience export job",
+    arn_resource="audience-generation-job",
+    # An export has no ARN: nothing acts on one by ARN (no Get, Delete or tags). Its Start is
+    # authorized on the generation job it exports: see allow_audience_export_job.
+    actions=(),
+    arns_reason="",
+    list_action="cleanrooms-ml:ListAudienceExportJobs",
+    list_reason=(
+        "ListAudienceExportJobs has no resource-level permissions; the API has no Get, so the "
+        "handler lists a generation job's exports to read an export's status and output "
+        "location, and to find one whose Start answer was lost."
+    ),
+)
 _KEY_ACTIONS = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]
 """What Clean Rooms ML asks of the caller of CreateAudienceModel on its customer managed key."""
 CONFIGURED_AUDIENCE_MODEL_ASSOCIATIONS = _Kind(
@@ -219,6 +234,7 @@ class CleanRoomsMLProvider(Construct):
         role_path: str | None = None,
         runtime: lambda_.Runtime | None = None,
         architecture: lambda_.Architecture | None = None,
+        max_jobs_in_progress: int | None = None,
     ) -> CleanRoomsMLProvider:
         """Create the handler of ``scope``'s stack with these settings; call it before any resource.
 
@@ -239,6 +255,11 @@ class CleanRoomsMLProvider(Construct):
         :param runtime: a Python runtime, 3.10 or newer. Default: Runtime.PYTHON_3_14.
         :param architecture: instruction set of the handler functions.
             Default: Architecture.ARM_64.
+        :param max_jobs_in_progress: how many audience generation jobs of the stack may run at
+            once: the account's quota of jobs pending or in progress (Service Quotas), 1 to 1000.
+            The stack's n-th job starts once its (n - max_jobs_in_progress)-th has ended (or
+            started, without ``wait_for_completion``), so that no job waits long for a slot.
+            Default: 10, the default quota.
         """
         stack = Stack.of(scope)
         if isinstance(getattr(stack, _CACHE_ATTRIBUTE, None), CleanRoomsMLProvider) or (
@@ -259,6 +280,7 @@ class CleanRoomsMLProvider(Construct):
             role_path=role_path,
             runtime=runtime,
             architecture=architecture,
+            max_jobs_in_progress=max_jobs_in_progress,
         )
         setattr(stack, _CACHE_ATTRIBUTE, provider)
         return provider
@@ -275,12 +297,23 @@ class CleanRoomsMLProvider(Construct):
         role_path: str | None = None,
         runtime: lambda_.Runtime | None = None,
         architecture: lambda_.Architecture | None = None,
+        max_jobs_in_progress: int | None = None,
     ) -> None:
         """Use ``of`` or ``configure``: a provider made otherwise serves no resource."""
         super().__init__(scope, id)
         memory_size = DEFAULT_MEMORY_SIZE if memory_size is None else memory_size
         if not 128 <= memory_size <= 10240:
             raise ValueError(f"memory_size: must be 128 to 10240 MiB, got {memory_size}")
+        if max_jobs_in_progress is None:
+            max_jobs_in_progress = _LIMITS.JOBS_IN_PROGRESS_QUOTA
+        if not 1 <= max_jobs_in_progress <= 1000:
+            raise ValueError(
+                f"max_jobs_in_progress: must be 1 to 1000 jobs, got {max_jobs_in_progress}"
+            )
+        self._max_jobs_in_progress = max_jobs_in_progress
+        self._jobs: list[CfnResource] = []
+        self._long_wait: LongWait | None = None
+        self._role_path = role_path
         if runtime is not None:
             _check_runtime(runtime)
         stack = Stack.of(self)
@@ -331,6 +364,7 @@ class CleanRoomsMLProvider(Construct):
         )
         self._model_policies = _GrowingStatement(self.role, _MODEL_POLICY_ACTIONS)
         self._create_model = _GrowingStatement(self.role, ["cleanrooms-ml:CreateAudienceModel"])
+        self._start_export = _GrowingStatement(self.role, ["cleanrooms-ml:StartAudienceExportJob"])
         self._model_keys = _GrowingStatement(
             self.role,
             _KEY_ACTIONS,
@@ -341,6 +375,7 @@ class CleanRoomsMLProvider(Construct):
         self._membership_arns: dict[str, str] = {}
 
         code = lambda_.Code.from_asset(str(handler_asset_dir()), exclude=["__pycache__", "*.pyc"])
+        self._function_settings = (code, runtime or lambda_.Runtime.PYTHON_3_14, memory_size)
         functions = {
             entry: lambda_.Function(
                 self,
@@ -380,6 +415,7 @@ class CleanRoomsMLProvider(Construct):
             log_group=self.log_group,
         )
         self.service_token = self.provider.service_token
+        self._functions = list(functions.values())
         if role_path is not None:
             waiter = self.provider.node.find_child("waiter-state-machine")
             waiter_role = waiter.node.find_child("Role").node.default_child
@@ -559,6 +595,18 @@ class CleanRoomsMLProvider(Construct):
         if kms_key_arn is not None:
             self._model_keys.add(kms_key_arn)
 
+    def allow_audience_export_job(self, audience_generation_job_arn: str) -> None:
+        """Let the handler export audiences of this generation job (and list its exports).
+
+        StartAudienceExportJob is authorized on the generation job: on its ARN, or on the
+        pattern of the generation jobs of the stack's account and Region for a job of this stack
+        (its own ARN would make a dependency cycle).
+        """
+        self._use(AUDIENCE_EXPORT_JOBS)
+        self._start_export.add(
+            self._scoped(audience_generation_job_arn, AUDIENCE_EXPORT_JOBS.arn_resource)
+        )
+
     def allow_configured_audience_model_association(
         self,
         membership_id: str,
@@ -597,20 +645,62 @@ class CleanRoomsMLProvider(Construct):
             self._membership_arns[membership_id] = arn
         return arn
 
+    def job_lane(self, job: CfnResource, completion: CfnResource) -> None:
+        """Queue the stack's next job: ``job`` (its custom resource) starts once the job
+        ``max_jobs_in_progress`` places ahead of it has ended (its ``completion``: its
+        WaitCondition, or its custom resource), so that the account's quota is never full of the
+        stack's own jobs."""
+        if len(self._jobs) >= self._max_jobs_in_progress:
+            job.node.add_dependency(self._jobs[len(self._jobs) - self._max_jobs_in_progress])
+        self._jobs.append(completion)
+
+    def allow_long_wait(self, action: str, arn_resource: str | None) -> None:
+        """Let the stack wait beyond the hour for resources read by ``action``, on every ARN of
+        ``arn_resource`` in the stack's account and Region (None: an action on ``*``, such as a
+        List). The long wait's state machine and function are made with the first one."""
+        if self._long_wait is None:
+            code, runtime, memory_size = self._function_settings
+            self._long_wait = LongWait(
+                self,
+                "LongWait",
+                code=code,
+                runtime=runtime,
+                architecture=self._functions[0].architecture,
+                memory_size=memory_size,
+                log_group=self.log_group,
+                role_path=self._role_path,
+                handler_functions=self._functions,
+                handler_role=self.role,
+            )
+        pattern = "*" if arn_resource is None else self._arn_pattern(arn_resource)
+        if not self._long_wait.allow(action, pattern):
+            return
+        finding = flatten_cfn_reference(Stack.of(self).resolve(pattern))
+        acknowledge(
+            self._long_wait.role.node.find_child("DefaultPolicy").node.default_child,
+            "AwsSolutions-IAM5",
+            "Clean Rooms ML generates resource ids; a long wait reads only resources of this "
+            "account and Region (a List has no resource-level permissions).",
+            [f"Resource::{finding}"],
+        )
+
     def _use(self, kind: _Kind) -> None:
         """Grant the handler what ``kind`` needs, once per stack, and acknowledge its findings."""
         if kind in self._kinds:
             return
         first = not self._kinds
         self._kinds.append(kind)
-        pattern = self._arn_pattern(kind.arn_resource, kind.service, kind.arn_resource_name)
-        self.role.add_to_policy(
-            iam.PolicyStatement(actions=list(kind.actions), resources=[pattern])
-        )
         handler_policy = self._policy_resource()
-        # As cdk-nag words it: the stack's Region and account, literal or a token, are part of it.
-        arns = flatten_cfn_reference(Stack.of(self).resolve(pattern))
-        acknowledge(handler_policy, "AwsSolutions-IAM5", kind.arns_reason, [f"Resource::{arns}"])
+        if kind.actions:
+            pattern = self._arn_pattern(kind.arn_resource, kind.service, kind.arn_resource_name)
+            self.role.add_to_policy(
+                iam.PolicyStatement(actions=list(kind.actions), resources=[pattern])
+            )
+            # As cdk-nag words it: the stack's Region and account, literal or a token, are in it.
+            arns = flatten_cfn_reference(Stack.of(self).resolve(pattern))
+            acknowledge(
+                handler_policy, "AwsSolutions-IAM5", kind.arns_reason, [f"Resource::{arns}"]
+            )
         if kind.list_action is not None:
             acknowledge(handler_policy, "AwsSolutions-IAM5", kind.list_reason, ["Resource::*"])
             if self._list_statement is not None:

@@ -31,6 +31,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from cdk_cleanrooms_ml import long_wait
 from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.provider import CleanRoomsMLProvider
 from cdk_cleanrooms_ml.validation import PinnedNames, is_unresolved
@@ -85,6 +86,12 @@ class ManagedResource(Resource):
     """The custom resource type: ``Custom::CleanRoomsML...``."""
     _NOUN: ClassVar[str]
     """One resource, with its article, in messages: ``a job``."""
+    _TAGGABLE: ClassVar[bool] = True
+    """False for a kind the API cannot tag (an export): no ``Tags`` property, and ``Tags.of``
+    tags do not reach it."""
+    _LONG_WAIT_READ: ClassVar[tuple[str, str | None] | None] = None
+    """For a kind that may wait beyond the hour: the action that reads one, and the resource type
+    in its ARNs (None: the action is a List, on ``*``)."""
 
     def _create_resource(
         self,
@@ -104,7 +111,8 @@ class ManagedResource(Resource):
         self._tag_manager = TagManager(
             TagType.KEY_VALUE, self._RESOURCE_TYPE, {**provider.stack_tags, **(tags or {})}
         )
-        provider.check_tags_at_synth(self, self._tag_manager, tags or {})
+        if self._TAGGABLE:
+            provider.check_tags_at_synth(self, self._tag_manager, tags or {})
         # The CloudFormation resource itself, not a CustomResource around it: with the id
         # "Resource" it is this construct's default child, as on any L2 (and keeps the logical id
         # a CustomResource's "Resource/Default" had). ServiceTimeout is left at CloudFormation's
@@ -116,12 +124,23 @@ class ManagedResource(Resource):
             properties={
                 "ServiceToken": provider.service_token,
                 **properties,
-                "Tags": self._tag_manager.rendered_tags,
+                **({"Tags": self._tag_manager.rendered_tags} if self._TAGGABLE else {}),
             },
         )
         if removal_policy is not RemovalPolicy.DESTROY:
             # DESTROY is CloudFormation's default: one call into jsii fewer per resource.
             self._resource.apply_removal_policy(removal_policy)
+        self._wait_condition: CfnResource | None = None
+        if self._LONG_WAIT_READ is not None and long_wait.beyond_the_hour(properties):
+            provider.allow_long_wait(*self._LONG_WAIT_READ)
+            self._wait_condition = long_wait.add_wait_condition(self, self._resource, properties)
+        long_wait.depend_on_waits(self._resource, properties)
+
+    @property
+    def _completion(self) -> CfnResource:
+        """What completes when the resource is ready: its WaitCondition, if it waits beyond the
+        hour, else its custom resource."""
+        return self._wait_condition or self._resource
 
     def _attribute(self, name: str, *, arn: bool = False) -> str:
         """``Fn::GetAtt`` of the resource as a string token, made once.
@@ -134,6 +153,8 @@ class ManagedResource(Resource):
             value = self._resource.get_att(name).to_string()
             if arn:
                 self._provider.note_own_arn(value)
+                if self._wait_condition is not None:
+                    long_wait.note_wait(value, self._wait_condition)
             self._attributes[name] = value
         return value
 

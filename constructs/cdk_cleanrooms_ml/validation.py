@@ -61,6 +61,14 @@ def check_resource(
     (``OutputConfig.RoleArn``) to those names (``output_config.role``); see ``user_message``.
     """
     kind = handler_module("kinds").kind_of(resource_type)
+    timeout = properties.get("WaitTimeoutSeconds")
+    if (
+        properties.get("WaitForCompletion") is True
+        and isinstance(timeout, (int, float))
+        and timeout > handler_module("engine.limits").MAX_WAIT_TIMEOUT_SECONDS
+    ):
+        # A wait beyond the hour: the construct gives it a WaitCondition (``long_wait``).
+        properties = {**properties, "WaitConditionHandle": _LATER}
     try:
         handler_module("engine.properties").parse(
             kind,

@@ -2,6 +2,7 @@
 
 Clients take their endpoint, credentials, Region and retry settings from standard boto3
 configuration (``AWS_ENDPOINT_URL_CLEANROOMSML``, ``AWS_ENDPOINT_URL_CLOUDFORMATION``,
+``AWS_ENDPOINT_URL_SFN``,
 ``AWS_MAX_ATTEMPTS``, ``AWS_RETRY_MODE``...), so tests point them at local endpoints with
 environment variables alone.
 
@@ -96,13 +97,30 @@ def call(service: str, operation: str, **parameters: Any) -> dict[str, Any]:
     return response
 
 
+def start_execution(state_machine_arn: str, name: str, payload: str) -> None:
+    """Start the Step Functions execution ``name``; one that exists already is left running."""
+    try:
+        client("stepfunctions").start_execution(
+            stateMachineArn=state_machine_arn, name=name, input=payload
+        )
+    except ClientError as error:
+        if error_code(error) != "ExecutionAlreadyExists":
+            raise
+
+
 def input_shape(service: str, operation: str) -> Any:
     """The service model's input shape of ``operation`` (for ``properties.check_request``)."""
     return client(service).meta.service_model.operation_model(operation).input_shape
 
 
 def get(kind: Kind, arn: str) -> dict[str, Any] | None:
-    """The kind's Get of ``arn``, or None once the resource is gone."""
+    """The kind's Get of ``arn``, or None once the resource is gone.
+
+    A kind without a Get (an export) is read from its list: the summary whose members are those
+    ``arn`` (its handle) identifies, the list narrowed by those it takes as parameters.
+    """
+    if kind.operations.get is None:
+        return _listed(kind, arn)
     try:
         found = unwrapped(kind, call(kind.service, kind.operations.get, **kind.identifiers(arn)))
         if not kind.tags_in_get:
@@ -123,7 +141,20 @@ def unwrapped(kind: Kind, response: dict[str, Any]) -> dict[str, Any]:
     return inner
 
 
+def _listed(kind: Kind, arn: str) -> dict[str, Any] | None:
+    wanted = kind.identifiers(arn)
+    parameters = input_shape(kind.service, kind.operations.list).members
+    filters = {key: value for key, value in wanted.items() if key in parameters}
+    for page in _pages(kind, filters):
+        for summary in page.get(kind.list_member, []):
+            if all(summary.get(key) == value for key, value in wanted.items()):
+                return dict(summary)
+    return None
+
+
 def delete(kind: Kind, arn: str) -> None:
+    if kind.operations.delete is None:
+        raise ValueError(f"The API cannot delete {kind.a_noun}")  # the engine never asks it to
     call(kind.service, kind.operations.delete, **kind.identifiers(arn))
 
 
@@ -142,17 +173,20 @@ def find_arns(
     kind: Kind, matches: Callable[[str], bool], filters: Mapping[str, Any] | None = None
 ) -> list[str]:
     """The ARNs of the account's resources of ``kind`` whose names ``matches`` accepts."""
-    pages = (
-        client(kind.service)
-        .get_paginator(xform_name(kind.operations.list))
-        .paginate(**(filters or {}), PaginationConfig={"PageSize": 100})
-    )
     return [
-        str(summary[kind.arn_member])
-        for page in pages
+        kind.arn_of(summary)
+        for page in _pages(kind, filters or {})
         for summary in page.get(kind.list_member, [])
         if matches(str(summary.get("name", "")))
     ]
+
+
+def _pages(kind: Kind, filters: Mapping[str, Any]) -> Any:
+    return (
+        client(kind.service)
+        .get_paginator(xform_name(kind.operations.list))
+        .paginate(**filters, PaginationConfig={"PageSize": 100})
+    )
 
 
 def stack_resource(stack_id: str, logical_id: str) -> dict[str, Any] | None:

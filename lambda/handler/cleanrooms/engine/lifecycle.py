@@ -26,11 +26,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, identity, limits, properties
+from . import aws, identity, limits, long_wait, properties
 from .errors import (
     Failure,
     HandlerError,
@@ -124,9 +125,10 @@ def _on_update(kind: Kind, event: Mapping[str, Any]) -> dict[str, Any]:
             kind,
             event,
             props.tags,
-            deadline=props.wait_timeout_seconds,
+            deadline=props.request_timeout_seconds,
             wait=props.wait,
             sweep=bool(changes),
+            long_wait=_hands_over(event, props),
         )
     if props.name is not None and props.name == old.get(kind.name_property):
         raise HandlerError(
@@ -147,12 +149,14 @@ def _update_in_place(
     wait: int,
     sweep: bool,
     rollback: bool = False,
+    long_wait: bool = False,
 ) -> dict[str, Any]:
     """Keep the resource, move its tags and in-place members within ``deadline`` seconds; if
     ``wait``, wait for ACTIVE.
 
     ``sweep``: also delete the resource a failed replacement of this physical id made.
     ``rollback``: this Update rolls a failed one back.
+    ``long_wait``: hand the wait for ACTIVE to a new WaitCondition (``long_wait``).
     """
     physical_id = event["PhysicalResourceId"]
     old = event.get("OldResourceProperties") or {}
@@ -166,6 +170,7 @@ def _update_in_place(
         updated=updated,
         wait=wait,
         rollback=rollback,
+        long_wait=long_wait,
     )
     if not (applied and updated) or kind.converge is not None:
         # The waiter finishes later, unless CloudFormation has moved on by then (the rollback
@@ -193,6 +198,12 @@ def _on_delete(kind: Kind, event: Mapping[str, Any]) -> dict[str, Any]:
     if physical_id == identity.CREATE_FAILED_MARKER:
         # on_event failed before any create could have happened (the framework answers this
         # Delete itself; the handler is as safe without it).
+        return result
+    if kind.operations.delete is None:
+        # Nothing to wait for: a create this Delete ends (pending, cancelled) starts nothing
+        # once CloudFormation no longer awaits it.
+        if kind.is_arn(physical_id):
+            _left_in_place(kind, physical_id, "its stack resource was deleted")
         return result
     if kind.is_arn(physical_id) or identity.pending_name(physical_id):
         _delete_step(kind, event)
@@ -224,10 +235,16 @@ def _start(
     still awaits this request. When CloudFormation cannot tell now, the create is left to the
     waiter.
     """
+    hands_over, wait = _hands_over(event, props), props.wait
+    if props.wait_condition_handle and not hands_over:
+        # A replacement whose WaitCondition stays (its handle unchanged, having had its answer)
+        # waits here, for as long as one request may.
+        wait = props.request_timeout_seconds
     state = HandlerState.begin(
         "start",
-        props.wait_timeout_seconds,
-        wait=props.wait,
+        props.request_timeout_seconds,
+        wait=wait,
+        long_wait=hands_over,
         name=name,
         replacing=replaces is not None,
         replaces=replaces,
@@ -269,7 +286,9 @@ def _create_request(
     owner = identity.owner_tag(
         stack_id, logical_id, configuration, request_id=event["RequestId"], replaces=state.replaces
     )
-    request = props.create_request(name=state.name, tags={**props.tags, **owner})
+    request = props.create_request(
+        name=state.name, tags={**props.tags, **owner} if kind.tagged else {}
+    )
     if kind.resolve is not None:
         request, sensitive = kind.resolve(aws, event["ResourceProperties"], request)
         remember_sensitive(sensitive)
@@ -305,7 +324,7 @@ def _create_or_adopt(
         raise HandlerError(
             failed(kind.operations.create, error, f"{kind.noun} {name!r}")
         ) from error
-    arn = str(aws.unwrapped(kind, response)[kind.arn_member])
+    arn = kind.arn_of({**request, **aws.unwrapped(kind, response)})
     logger.info("%s %s %r: %s", kind.made.capitalize(), kind.noun, name, arn)
     return arn
 
@@ -329,7 +348,7 @@ def _settle_conflict(
         for delay in (*PATIENCE_SECONDS, None):
             found = _find_own(kind, event, state, name, narrow=False)
             if found is not None:
-                return str(found[kind.arn_member])
+                return kind.arn_of(found)
             if delay is None or not final:
                 break
             _sleep_within_budget(delay)
@@ -364,7 +383,7 @@ def _find_own(
     operation = kind.operations.list
     try:
         arn = aws.find_arn(kind, name, filters)
-        operation = kind.operations.get
+        operation = kind.read_operation
         found = aws.get(kind, arn) if arn else None
     except _CALL_ERRORS as error:
         if is_transient(error):
@@ -375,26 +394,72 @@ def _find_own(
         return None
     if found.get("status") in kind.deleting:
         raise _NameFreeingUp(name)
-    owner = identity.ownership(found.get("tags") or {})
-    configuration = properties.configuration_digest(
-        kind, event["ResourceProperties"], event["StackId"]
-    )
-    if (
-        owner.names(event["StackId"], event["LogicalResourceId"])
-        and owner.configuration == configuration
-        and (
-            owner.request == identity.request_digest(event["RequestId"])
-            or (name == state.held_name and owner.request == (state.held_request or owner.request))
-        )
-    ):
+    if _made_by_request(kind, event, state, name, found):
         logger.info("%s %r exists (an earlier attempt made it): %s", kind.title, name, arn)
         return found
     raise HandlerError(
-        f"{kind.name_property}: a {kind.noun} named {name!r} already exists "
+        f"{kind.name_property}: {kind.a_noun} named {name!r} already exists "
         f"{kind.names_unique.replace('per ', 'in this ')} ({arn}) and this request did not make "
         f"it with these properties. {kind.title} names are unique {kind.names_unique}: set "
         f"another {kind.name_property}, or remove {kind.name_property} to let the handler "
         "generate a unique one."
+    )
+
+
+def _made_by_request(
+    kind: Kind, event: Mapping[str, Any], state: HandlerState, name: str, found: Mapping[str, Any]
+) -> bool:
+    """Whether this request (or the create owed by the pending id it holds) made ``found``.
+
+    A tagged kind's ownership tag says so. An untagged kind's resource (an export) must have the
+    request's members and either the name this request generates, the name of the pending id
+    CloudFormation holds, or (a name pinned in the template) a create time after CloudFormation
+    sent this request: a resource of that name made earlier is someone else's.
+    """
+    raw = event["ResourceProperties"]
+    if not kind.tagged:
+        return _describes(kind, raw, found) and (
+            name in (_generated_name(event), state.held_name) or _made_during_request(event, found)
+        )
+    owner = identity.ownership(found.get("tags") or {})
+    return (
+        owner.names(event["StackId"], event["LogicalResourceId"])
+        and owner.configuration == properties.configuration_digest(kind, raw, event["StackId"])
+        and (
+            owner.request == identity.request_digest(event["RequestId"])
+            or (name == state.held_name and owner.request == (state.held_request or owner.request))
+        )
+    )
+
+
+def _describes(kind: Kind, raw: Mapping[str, Any], found: Mapping[str, Any]) -> bool:
+    """Whether ``found`` has the create request's members that ``raw`` gives (name and tags
+    aside), as the service reports them back."""
+    request = _parse(kind, raw).request
+    members = set(_create_shape(kind).members) - {kind.name_member, "tags"}
+    return all(found.get(member) == request.get(member) for member in members)
+
+
+CLOCK_TOLERANCE = timedelta(seconds=2)
+"""How much earlier than CloudFormation's record of a request a resource it made may seem made
+(CloudFormation's and the service's clocks and roundings differ): an export of a pinned name made
+less than this before the request, with the request's members, is taken for the request's."""
+
+
+def _made_during_request(event: Mapping[str, Any], found: Mapping[str, Any]) -> bool:
+    """Whether ``found`` was made after CloudFormation sent this request: the stack resource
+    went to ``<REQUEST>_IN_PROGRESS`` then, and a redelivery does not move it. A failed read
+    of the stack resource is raised (the caller tries again)."""
+    created = found.get("createTime")
+    resource = aws.stack_resource(event["StackId"], event["LogicalResourceId"])
+    if resource is None or not isinstance(created, datetime):
+        return False
+    began = resource.get("LastUpdatedTimestamp")
+    in_progress = f"{str(event['RequestType']).upper()}_IN_PROGRESS"
+    return (
+        resource.get("ResourceStatus") == in_progress
+        and isinstance(began, datetime)
+        and created >= began - CLOCK_TOLERANCE
     )
 
 
@@ -411,7 +476,7 @@ def _await_start(kind: Kind, event: Mapping[str, Any], state: HandlerState) -> d
             found = _find_own(kind, event, state, name)
         except (_NameFreeingUp, *_CALL_ERRORS):
             return _not_yet(kind, event, state, _quota_message(kind, name, props))
-        arn = str(found[kind.arn_member]) if found else None
+        arn = kind.arn_of(found) if found else None
     awaited, _ = _awaited(event, state)
     if awaited is False:
         return _abandon(kind, event, state, arn)
@@ -477,7 +542,54 @@ def _await_active(
         return _not_yet(
             kind, event, state, f"{kind.title} {arn} could not be finished: throttled.", arn=arn
         )
-    return _completed(kind, arn, name)
+    if state.long_wait and not _long_wait_started(kind, event, state, arn, name):
+        return _not_yet(
+            kind,
+            event,
+            state,
+            f"The wait for {kind.noun} {arn} to end could not be started: throttled.",
+            arn=arn,
+        )
+    if kind.data is not None and found is None:  # its Data is read from it
+        found = _poll(kind, event, state, arn)
+        if found is None:
+            return {"IsComplete": False}
+    return _completed(kind, arn, name, found)
+
+
+def _hands_over(event: Mapping[str, Any], props: Properties) -> bool:
+    """Whether this request hands the wait for ACTIVE to a WaitCondition (a long wait).
+
+    Only to a new one: a create's, or an update's whose WaitConditionHandle changed (the
+    construct makes a new WaitCondition whenever the resource may be replaced). A rollback
+    returns to a WaitCondition that has had its answer.
+    """
+    if not props.wait_condition_handle:
+        return False
+    old = event.get("OldResourceProperties") or {}
+    return event["RequestType"] == "Create" or (
+        old.get("WaitConditionHandle") != props.wait_condition_handle
+    )
+
+
+def _long_wait_started(
+    kind: Kind, event: Mapping[str, Any], state: HandlerState, arn: str, name: str
+) -> bool:
+    """Start the long wait for ``arn`` (once: a second start of the same one is a no-op); False
+    when that must be tried again on the next poll. Its WaitCondition then waits for ACTIVE."""
+    props = properties.parse(kind, event["ResourceProperties"], _create_shape(kind))
+    if _awaited(event, state)[0] is False:
+        return True  # no one waits for it: the WaitCondition is gone, or will be
+    try:
+        long_wait.start(kind, event, arn, name, props)
+    except _CALL_ERRORS as error:
+        if is_transient(error):
+            logger.info("Starting the long wait must wait: %s", error_code(error))
+            return False
+        raise HandlerError(
+            failed("StartExecution", error, f"the long wait for {kind.noun} {arn}")
+        ) from error
+    return True
 
 
 def _converge(kind: Kind, event: Mapping[str, Any], state: HandlerState, arn: str) -> bool:
@@ -504,11 +616,13 @@ def _converge(kind: Kind, event: Mapping[str, Any], state: HandlerState, arn: st
 
 
 def _quota_message(kind: Kind, name: str, props: Properties) -> str:
+    within = f"WaitTimeoutSeconds={props.wait_timeout_seconds}"
+    if props.request_timeout_seconds < props.wait_timeout_seconds:
+        within = f"{props.request_timeout_seconds} seconds (as long as one request may take)"
     return (
-        f"{kind.title} {name!r} could not be {kind.made} within WaitTimeoutSeconds="
-        f"{props.wait_timeout_seconds}: the account's quota of {kind.noun}s in progress stayed "
-        f"full, the service kept throttling, or the {kind.noun} could not be looked up. Retry "
-        f"the deployment when {kind.noun}s have finished."
+        f"{kind.title} {name!r} could not be {kind.made} within {within}: the account's quota of "
+        f"{kind.noun}s in progress stayed full, the service kept throttling, or the {kind.noun} "
+        f"could not be looked up. Retry the deployment when {kind.noun}s have finished."
     )
 
 
@@ -579,6 +693,11 @@ def _abandon(
             "%s %s is held by the stack (%s): another delivery answered", kind.title, arn, status
         )
         return _completed(kind, arn, name)
+    if kind.operations.delete is None:
+        raise HandlerError(
+            "CloudFormation no longer awaits this request (it was answered or cancelled): "
+            f"{_left_in_place(kind, arn, 'its create was cancelled')}"
+        )
     done, found = _delete_arn_step(kind, event, arn, owned=True)
     if done or (found is not None and found.get("status") in kind.deleting):
         raise HandlerError(
@@ -586,6 +705,24 @@ def _abandon(
             f"{kind.noun} {arn}, which it had started, is being deleted."
         )
     return _keep_removing(kind, state, arn, found)
+
+
+def _left_in_place(kind: Kind, arn: str, why: str) -> str:
+    """Say (and log) that ``arn`` of a kind the API cannot delete stays, with what it reports
+    (an export's output location, where its files stay), read on a best-effort basis."""
+    found = None
+    try:
+        found = aws.get(kind, arn)
+    except _CALL_ERRORS as error:
+        logger.info("Reading %s %s failed: %s", kind.noun, arn, error_code(error))
+    data = kind.data(found) if kind.data is not None and found is not None else {}
+    details = ", ".join(f"{key} {value}" for key, value in data.items() if value)
+    message = (
+        f"{kind.title} {arn} is left in place, with what it made"
+        f"{f' ({details})' if details else ''}: the API cannot delete it ({why})."
+    )
+    logger.warning("%s", message)
+    return message
 
 
 def _keep_removing(
@@ -699,9 +836,9 @@ def _refusal(kind: Kind, found: Mapping[str, Any] | None) -> str:
     if found is None or found.get("status") in kind.deleting:
         return ""
     try:
-        aws.delete(kind, str(found[kind.arn_member]))
+        aws.delete(kind, kind.arn_of(found))
     except _CALL_ERRORS as error:
-        return f"; {failed(kind.operations.delete, error)}"
+        return f"; {failed(kind.operations.delete or 'Delete', error)}"
     return f"; a last {kind.operations.delete} was accepted: it may yet go"
 
 
@@ -838,8 +975,10 @@ def _sweep_step(
     """Delete what ``sweep`` describes; True once nothing of it is left but going resources.
 
     Best effort in a rollback: that must not fail over it, so at the deadline the caller moves on
-    and the resource's ARN stays in the log.
+    and the resource's ARN stays in the log. Nothing of a kind the API cannot delete.
     """
+    if kind.operations.delete is None:
+        return True
     current = event["PhysicalResourceId"]
 
     def candidate(name: str) -> bool:
@@ -888,7 +1027,7 @@ def _claim(kind: Kind, found: Mapping[str, Any], sweep: Sweep) -> None:
     """Tag it as the sweep's own, once (best effort: one with 50 tags cannot take it)."""
     if not sweep.claim or (found.get("tags") or {}).get(identity.CLAIM_TAG_KEY) == sweep.claim:
         return
-    arn = str(found[kind.arn_member])
+    arn = kind.arn_of(found)
     try:
         aws.call(
             kind.service, "TagResource", resourceArn=arn, tags={identity.CLAIM_TAG_KEY: sweep.claim}
@@ -946,6 +1085,8 @@ def _made_from(kind: Kind, event: Mapping[str, Any], arn: str, raw: Mapping[str,
     found = _patiently(aws.get, kind, arn, what=f"Reading {kind.noun} {arn}")
     if found is None:
         return False
+    if not kind.tagged:  # CloudFormation holds it by this physical id: this resource made it
+        return _describes(kind, raw, found)
     owner = identity.ownership(found.get("tags") or {})
     return owner.names(
         event["StackId"], event["LogicalResourceId"]
@@ -960,7 +1101,7 @@ def _poll(
         found = aws.get(kind, arn)
     except _CALL_ERRORS as error:
         if not is_transient(error):
-            raise HandlerError(failed(kind.operations.get, error, f"{kind.noun} {arn}")) from error
+            raise HandlerError(failed(kind.read_operation, error, f"{kind.noun} {arn}")) from error
         _check_deadline(
             kind, event, state, f"{kind.title} {arn} could not be read before the wait timed out."
         )
@@ -996,7 +1137,9 @@ def _fail(
     *,
     arn: str | None = None,
 ) -> NoReturn:
-    if state.replacing and arn:
+    if state.replacing and arn and kind.operations.delete is None:
+        _left_in_place(kind, arn, "it failed to replace another")
+    elif state.replacing and arn:
         # CloudFormation keeps the old resource after a failed replacement and sends no Delete
         # for this one. If it cannot go now (still being created, throttled), the rollback
         # Update sweeps it up (see ``_sweep_step``).
@@ -1025,8 +1168,13 @@ def _check_deadline(
         _fail(kind, event, state, message, arn=arn)
 
 
-def _completed(kind: Kind, arn: str, name: str) -> dict[str, Any]:
-    return {"IsComplete": True, "PhysicalResourceId": arn, "Data": kind.attributes(arn, name)}
+def _completed(
+    kind: Kind, arn: str, name: str, found: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    data = kind.attributes(arn, name)
+    if kind.data is not None and found is not None:
+        data.update(kind.data(found))
+    return {"IsComplete": True, "PhysicalResourceId": arn, "Data": data}
 
 
 def _status_details(found: Mapping[str, Any]) -> str:

@@ -16,6 +16,22 @@ SERVICE_TIMEOUT_SECONDS = 3600
 DEFAULT_WAIT_TIMEOUT_SECONDS = 3000
 MAX_WAIT_TIMEOUT_SECONDS = TOTAL_TIMEOUT_SECONDS - 2 * QUERY_INTERVAL_SECONDS
 """The handler must fail (naming what it made) before the framework gives up: 3240 s."""
+MAX_LONG_WAIT_SECONDS = 12 * 3600
+"""The longest wait beyond the hour: CloudFormation's WaitCondition times out after 12 hours at
+most. A resource whose ``WaitTimeoutSeconds`` is above ``MAX_WAIT_TIMEOUT_SECONDS`` waits this way
+(``long_wait``): the custom resource completes once the resource exists, and a WaitCondition waits
+for the rest."""
+LONG_WAIT_STATE_MACHINE_ENV = "CLEANROOMS_ML_LONG_WAIT_STATE_MACHINE_ARN"
+"""Not a limit, but shared the same way: the environment variable that names the stack's long-wait
+state machine to the handler (the construct sets it)."""
+LONG_WAIT_FIRST_CHECK_SECONDS = 30
+LONG_WAIT_CHECK_SECONDS = 300
+"""A long wait checks after 30 s, then twice as long each time, then every 5 minutes."""
+LONG_WAIT_MARGIN_SECONDS = 30
+"""A long wait gives up (and says why) this long before its WaitCondition times out."""
+JOBS_IN_PROGRESS_QUOTA = 10
+"""Clean Rooms ML runs at most 10 audience generation jobs per account and Region at once (pending
+or in progress); a stack starts its jobs in that many lanes (see the construct's provider)."""
 DELETE_TIMEOUT_SECONDS = MAX_WAIT_TIMEOUT_SECONDS
 """How long a Delete (and a waiter's removal of what no request awaits) may wait for the service,
 whatever ``WaitTimeoutSeconds`` says: a job may take minutes to leave CREATE_PENDING."""

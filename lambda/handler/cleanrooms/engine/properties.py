@@ -31,8 +31,9 @@ OWNER_TAG_KEY = "cdk-cleanrooms-ml:owner"
 
 HANDLER_PROPERTIES = frozenset({"ServiceToken"})
 """Properties every custom resource has that are no API member."""
-WAIT_PROPERTIES = frozenset({"WaitForCompletion", "WaitTimeoutSeconds"})
-"""Properties that steer the wait of a kind that ``waits``."""
+WAIT_PROPERTIES = frozenset({"WaitForCompletion", "WaitTimeoutSeconds", "WaitConditionHandle"})
+"""Properties that steer the wait of a kind that ``waits``. ``WaitConditionHandle`` (the URL of a
+WaitCondition's handle) hands the wait for ACTIVE to a long wait (``long_wait``)."""
 
 
 def never(_: Any) -> bool:
@@ -55,6 +56,8 @@ class Properties:
     wait_for_completion: bool = False
     wait_timeout_seconds: int = limits.DEFAULT_WAIT_TIMEOUT_SECONDS
     name_member: str = "name"
+    wait_condition_handle: str | None = None
+    """Where a long wait signals the end of the wait (a WaitCondition's handle URL), if any."""
 
     def create_request(self, *, name: str, tags: Mapping[str, str]) -> dict[str, Any]:
         """The keyword arguments of the kind's create operation."""
@@ -65,8 +68,17 @@ class Properties:
 
     @property
     def wait(self) -> int:
-        """Seconds to wait for ACTIVE after a create: 0 without WaitForCompletion."""
-        return self.wait_timeout_seconds if self.wait_for_completion else 0
+        """Seconds the custom resource waits for ACTIVE after a create: 0 without
+        WaitForCompletion, or when a long wait does (``wait_condition_handle``)."""
+        if not self.wait_for_completion or self.wait_condition_handle:
+            return 0
+        return self.wait_timeout_seconds
+
+    @property
+    def request_timeout_seconds(self) -> int:
+        """How long one request may take, to create the resource (a quota may be full) and to
+        wait for ACTIVE: ``WaitTimeoutSeconds``, at most what the Provider framework allows."""
+        return min(self.wait_timeout_seconds, limits.MAX_WAIT_TIMEOUT_SECONDS)
 
 
 def parse(
@@ -84,8 +96,9 @@ def parse(
     if kind.rules is not None:
         kind.rules(raw, skip)
     wait_for_completion, wait_timeout = True, limits.DEFAULT_WAIT_TIMEOUT_SECONDS
+    handle: str | None = None
     if kind.waits:
-        wait_for_completion, wait_timeout = _wait(raw, skip)
+        wait_for_completion, wait_timeout, handle = _wait(raw, skip)
     api_members = {
         key: value
         for key, value in raw.items()
@@ -100,6 +113,7 @@ def parse(
         wait_for_completion=kind.waits and wait_for_completion,
         wait_timeout_seconds=wait_timeout,
         name_member=kind.name_member,
+        wait_condition_handle=handle if kind.waits and wait_for_completion else None,
     )
     checked = props.create_request(name=name or "", tags=props.tags)
     if not name:
@@ -266,18 +280,28 @@ def _defining(kind: Kind, raw: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in raw.items() if key not in in_place}
 
 
-def _wait(raw: Mapping[str, Any], skip: Callable[[Any], bool]) -> tuple[bool, int]:
+def _wait(raw: Mapping[str, Any], skip: Callable[[Any], bool]) -> tuple[bool, int, str | None]:
+    """WaitForCompletion, WaitTimeoutSeconds and WaitConditionHandle, checked.
+
+    Beyond ``MAX_WAIT_TIMEOUT_SECONDS`` a wait needs a WaitCondition's handle (a long wait), up to
+    the WaitCondition's own limit; without one it must fit the Provider framework's hour.
+    """
+    handle = optional_str(raw, "WaitConditionHandle")
     timeout = _int(raw.get("WaitTimeoutSeconds"), "WaitTimeoutSeconds", skip)
-    if (
-        timeout is not None
-        and not skip(timeout)
-        and not 1 <= timeout <= limits.MAX_WAIT_TIMEOUT_SECONDS
-    ):
-        raise InvalidPropertyError(
-            f"WaitTimeoutSeconds: must be 1 to {limits.MAX_WAIT_TIMEOUT_SECONDS}, got {timeout}"
-        )
     wait = _bool(raw.get("WaitForCompletion"), "WaitForCompletion", skip)
-    return (True if wait is None else wait), timeout or limits.DEFAULT_WAIT_TIMEOUT_SECONDS
+    # Without WaitForCompletion only the create keeps to the timeout, within the hour.
+    long = bool(handle) or wait is False
+    most = limits.MAX_LONG_WAIT_SECONDS if long else limits.MAX_WAIT_TIMEOUT_SECONDS
+    if timeout is not None and not skip(timeout) and not 1 <= timeout <= most:
+        beyond = "" if long else " (a longer wait needs a WaitConditionHandle)"
+        raise InvalidPropertyError(
+            f"WaitTimeoutSeconds: must be 1 to {most}, got {timeout}{beyond}"
+        )
+    return (
+        True if wait is None else wait,
+        timeout or limits.DEFAULT_WAIT_TIMEOUT_SECONDS,
+        handle,
+    )
 
 
 def _convert(

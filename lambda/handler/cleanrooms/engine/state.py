@@ -54,6 +54,8 @@ class HandlerState:
     """Whether the kind's update operation has run (an in-place update with changed members)."""
     rollback: bool = False
     """Whether this update rolls a failed one back."""
+    long_wait: bool = False
+    """Whether a long wait (``long_wait``) waits for ACTIVE once the resource exists."""
     sweep: Sweep | None = None
 
     @classmethod

@@ -1,0 +1,342 @@
+"""Waits beyond the hour: the custom resource hands the wait to a loop that signals a WaitCondition.
+
+The custom resource runs through the real Provider framework (``Stack``); the loop is played here
+as the stack's long-wait state machine runs it: the execution the handler started (recorded by
+the local Step Functions double) calls ``index.watch`` with its input, waits the ``WaitSeconds``
+it returns on a virtual clock, and calls it again until it is ``Done``. The WaitCondition's handle
+is the local double's URL, where the signal lands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import index
+import pytest
+from cleanrooms.engine import aws, limits, long_wait, properties
+from cleanrooms.kinds.audience_generation_job import KIND as JOB
+from cleanrooms.kinds.audience_model import KIND as MODEL
+from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint, Fault, ManualClock
+from cloudformation import Stack
+from local_endpoint import local_endpoint
+from long_wait_endpoints import Execution, StepFunctionsEndpoint, WaitConditionHandles
+from provider_runtime import RealProviderFramework
+from test_audience_model_handler import DATASET, FAILING, model_properties
+from test_handler import SQL, SQL_PARAMETER, sql_seed
+from test_handler import properties as job_properties
+
+HOUR = 3600
+TRAINING = 3 * HOUR
+GET_MODEL = "GetAudienceModel"
+
+
+class VirtualTime:
+    """``time`` as the long wait sees it: the endpoint's manual clock, from a fixed epoch."""
+
+    EPOCH = 1_790_000_000.0
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+
+    def time(self) -> float:
+        return self.EPOCH + self.clock()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def endpoint(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[CleanRoomsMLEndpoint]:
+    """Training takes 3 hours on the manual clock; deletion is immediate."""
+    with local_endpoint(
+        clock=clock, create_duration=30 * 60, training_duration=TRAINING, delete_duration=0
+    ) as local:
+        local.add_training_dataset(DATASET)
+        local.add_training_dataset(
+            FAILING, fail_training=("INSUFFICIENT_DATA", "Not enough rows to train a model")
+        )
+        monkeypatch.setattr(long_wait, "time", VirtualTime(clock))
+        yield local
+
+
+@pytest.fixture
+def states(endpoint: CleanRoomsMLEndpoint) -> StepFunctionsEndpoint:
+    double = StepFunctionsEndpoint.running()
+    assert double is not None
+    return double
+
+
+@pytest.fixture
+def handles(endpoint: CleanRoomsMLEndpoint) -> WaitConditionHandles:
+    double = WaitConditionHandles.running()
+    assert double is not None
+    return double
+
+
+def stack_of(resource_type: str) -> Stack:
+    return Stack(
+        RealProviderFramework(index, query_interval=0.01, total_timeout=30),
+        resource_type=resource_type,
+    )
+
+
+def long_model(handle: str, **overrides: Any) -> dict[str, Any]:
+    return model_properties(
+        **{"WaitTimeoutSeconds": 12 * HOUR, "WaitConditionHandle": handle, **overrides}
+    )
+
+
+def play(execution: Execution, clock: ManualClock) -> tuple[dict[str, Any], list[int]]:
+    """Run one execution of the state machine to its end: its last output, and every wait."""
+    payload: dict[str, Any] = dict(execution.input)
+    waits: list[int] = []
+    for _ in range(1000):
+        payload = index.watch(payload)
+        if payload["Done"]:
+            return payload, waits
+        waits.append(payload["WaitSeconds"])
+        clock.advance(payload["WaitSeconds"])
+    raise AssertionError("the loop never ended")
+
+
+def test_a_model_training_for_hours_completes_the_resource_then_signals_when_active(
+    endpoint: CleanRoomsMLEndpoint,
+    clock: ManualClock,
+    states: StepFunctionsEndpoint,
+    handles: WaitConditionHandles,
+) -> None:
+    models, handle = stack_of(MODEL.resource_type), handles.new_handle()
+
+    created = models.create("Model", long_model(handle))
+
+    assert created.ok, created.reason
+    arn = created.physical_id
+    assert endpoint.audience_models[arn].status == "CREATE_PENDING", "did not wait for training"
+    (execution,) = states.executions
+    assert execution.input["Arn"] == arn and execution.input["Handle"] == handle
+    assert set(execution.input) == {
+        "ResourceType",
+        "Arn",
+        "Name",
+        "Handle",
+        "WaitTimeoutSeconds",
+        "Deadline",
+        "Checks",
+    }, "no property of the resource travels with the loop"
+    assert handles.signals(handle) == []
+
+    endpoint.clear_calls()
+    output, waits = play(execution, clock)
+
+    (signal,) = handles.signals(handle)
+    assert (signal.status, signal.data) == ("SUCCESS", arn)
+    assert signal.unique_id == created.data["Name"]
+    assert output["Status"] == "SUCCESS"
+    assert waits[:5] == [30, 60, 120, 240, 300] and set(waits[5:]) == {300}
+    assert TRAINING <= sum(waits) < TRAINING + limits.LONG_WAIT_CHECK_SECONDS
+    reads = len(endpoint.calls_of(GET_MODEL))
+    print(f"\n3 h of training: {reads} GetAudienceModel calls, {reads / 3:.1f} per hour", end="")
+    # One read per check: every 5 minutes (12 an hour) once past the first four checks.
+    assert reads == len(waits) + 1 <= TRAINING // limits.LONG_WAIT_CHECK_SECONDS + 5
+
+
+def test_a_training_that_fails_hours_in_fails_the_wait_with_the_service_s_reason(
+    endpoint: CleanRoomsMLEndpoint,
+    clock: ManualClock,
+    states: StepFunctionsEndpoint,
+    handles: WaitConditionHandles,
+) -> None:
+    models, handle = stack_of(MODEL.resource_type), handles.new_handle()
+    created = models.create("Model", long_model(handle, TrainingDatasetArn=FAILING))
+    assert created.ok, "the failure comes later, through the WaitCondition"
+
+    play(states.executions[0], clock)
+
+    (signal,) = handles.signals(handle)
+    assert signal.status == "FAILURE"
+    assert signal.reason == (
+        f"Audience model {created.physical_id} ended CREATE_FAILED: INSUFFICIENT_DATA: "
+        "Not enough rows to train a model"
+    )
+    # CloudFormation rolls the stack back: the model's Delete leaves nothing.
+    deleted = models.delete("Model")
+    assert deleted.ok, deleted.reason
+    assert created.physical_id not in endpoint.audience_models
+
+
+def test_a_training_past_the_timeout_is_reported_just_before_the_wait_condition_times_out(
+    endpoint: CleanRoomsMLEndpoint,
+    clock: ManualClock,
+    states: StepFunctionsEndpoint,
+    handles: WaitConditionHandles,
+) -> None:
+    models, handle = stack_of(MODEL.resource_type), handles.new_handle()
+    timeout = 2 * HOUR
+    created = models.create("Model", long_model(handle, WaitTimeoutSeconds=timeout))
+
+    _, waits = play(states.executions[0], clock)
+
+    (signal,) = handles.signals(handle)
+    assert signal.status == "FAILURE"
+    assert f"is still CREATE_IN_PROGRESS after WaitTimeoutSeconds={timeout}" in signal.reason
+    assert "Raise wait_timeout" in signal.reason
+    waited = sum(waits)
+    assert timeout - limits.LONG_WAIT_MARGIN_SECONDS <= waited < timeout, "before CloudFormation"
+    assert created.physical_id in endpoint.audience_models, "the rollback deletes it, not the loop"
+
+
+def test_a_second_start_of_the_same_wait_is_the_same_execution(
+    endpoint: CleanRoomsMLEndpoint, clock: ManualClock, states: StepFunctionsEndpoint
+) -> None:
+    """A redelivered Create adopts the same model and starts its wait again: one execution."""
+    handle = "https://example.com/cloudformation-waitcondition/x?X-Amz-Signature=s"
+    props = long_model(handle)
+    event = {"StackId": "arn:aws:cloudformation:us-east-1:1:stack/S/1", "LogicalResourceId": "M"}
+    parsed = properties.parse(MODEL, props, aws.input_shape("cleanroomsml", "CreateAudienceModel"))
+
+    long_wait.start(MODEL, event, "arn:model", "name", parsed)
+    clock.advance(60)  # another Deadline: another input, refused as ExecutionAlreadyExists
+    long_wait.start(MODEL, event, "arn:model", "name", parsed)
+
+    assert len(states.executions) == 1
+    assert len(states.calls_of("StartExecution")) == 2
+
+
+def test_a_model_deleted_during_the_wait_ends_it_with_a_failure(
+    endpoint: CleanRoomsMLEndpoint,
+    clock: ManualClock,
+    states: StepFunctionsEndpoint,
+    handles: WaitConditionHandles,
+) -> None:
+    models, handle = stack_of(MODEL.resource_type), handles.new_handle()
+    arn = models.create("Model", long_model(handle)).physical_id
+    clock.advance(TRAINING)  # trained: someone deletes it before the first check
+    aws.client().delete_audience_model(audienceModelArn=arn)
+
+    play(states.executions[0], clock)
+
+    (signal,) = handles.signals(handle)
+    assert signal.status == "FAILURE" and "no longer exists" in signal.reason
+
+
+def test_throttled_reads_and_a_lost_signal_are_tried_again(
+    endpoint: CleanRoomsMLEndpoint,
+    clock: ManualClock,
+    states: StepFunctionsEndpoint,
+    handles: WaitConditionHandles,
+) -> None:
+    models, handle = stack_of(MODEL.resource_type), handles.new_handle()
+    models.create("Model", long_model(handle))
+    endpoint.inject(GET_MODEL, Fault.throttle(), times=9)  # 3 checks' worth of botocore retries
+    handles.inject("Signal", Fault.server_error(503, "SlowDown"), times=1)
+
+    _, waits = play(states.executions[0], clock)
+
+    (signal,) = handles.signals(handle)
+    assert signal.status == "SUCCESS"
+    assert len(handles.calls_of("Signal")) == 2
+    assert waits[-1] == 30, "the signal is put again after 30 s"
+
+
+def test_a_handle_that_refuses_ends_the_loop(
+    endpoint: CleanRoomsMLEndpoint,
+    clock: ManualClock,
+    states: StepFunctionsEndpoint,
+    handles: WaitConditionHandles,
+) -> None:
+    """Its WaitCondition is gone (a rollback deleted it): nothing waits, the loop ends."""
+    models, handle = stack_of(MODEL.resource_type), handles.new_handle()
+    models.create("Model", long_model(handle))
+    handles.refuse(handle)
+
+    output, _ = play(states.executions[0], clock)
+
+    assert output["Done"] and handles.signals(handle) == []
+
+
+def test_without_its_state_machine_the_create_fails_naming_it_and_leaves_nothing(
+    endpoint: CleanRoomsMLEndpoint,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    handles: WaitConditionHandles,
+) -> None:
+    monkeypatch.delenv(long_wait.STATE_MACHINE_ENV)
+    models = stack_of(MODEL.resource_type)
+
+    created = models.create("Model", long_model(handles.new_handle()))
+
+    assert not created.ok
+    assert long_wait.STATE_MACHINE_ENV in created.reason
+    assert MODEL.is_arn(created.physical_id), "the model's ARN reached CloudFormation"
+    clock.advance(TRAINING)  # the service deletes no model in training: the Delete waits for it
+    rollback = models.rollback_create("Model", created, long_model(handles.new_handle()))
+    assert rollback.ok, rollback.reason
+    assert created.physical_id not in endpoint.audience_models
+
+
+def test_a_new_wait_condition_for_the_same_model_is_signaled_at_once(
+    endpoint: CleanRoomsMLEndpoint,
+    clock: ManualClock,
+    states: StepFunctionsEndpoint,
+    handles: WaitConditionHandles,
+) -> None:
+    """A changed wait setting makes a new WaitCondition: it waits for the model kept in place."""
+    models, first, second = (
+        stack_of(MODEL.resource_type),
+        handles.new_handle(),
+        handles.new_handle(),
+    )
+    arn = models.create("Model", long_model(first)).physical_id
+    play(states.executions[0], clock)
+
+    updated, _ = models.update("Model", long_model(second, WaitTimeoutSeconds=6 * HOUR))
+
+    assert updated.ok and updated.physical_id == arn
+    output, waits = play(states.executions[1], clock)
+    assert waits == [] and output["Status"] == "SUCCESS"
+    assert [s.data for s in handles.signals(second)] == [arn]
+
+
+def test_a_job_that_runs_for_hours_waits_the_same_way_and_no_secret_travels(
+    endpoint: CleanRoomsMLEndpoint,
+    clock: ManualClock,
+    states: StepFunctionsEndpoint,
+    handles: WaitConditionHandles,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    endpoint.create_duration = 2 * HOUR
+    jobs, handle = stack_of(JOB.resource_type), handles.new_handle()
+    job_props = job_properties(
+        endpoint, SeedAudience=sql_seed(), WaitTimeoutSeconds=4 * HOUR, WaitConditionHandle=handle
+    )
+
+    created = jobs.create("Job", job_props)
+    output, _ = play(states.executions[0], clock)
+
+    assert created.ok, created.reason
+    assert output["Status"] == "SUCCESS"
+    assert [s.data for s in handles.signals(handle)] == [created.physical_id]
+    inputs = json.dumps([e.raw_input for e in states.executions])
+    for secret in (SQL, SQL_PARAMETER):
+        assert secret not in inputs + caplog.text
+    assert "handle-secret" not in caplog.text, "the handle's URL signs signals: never logged"
+
+
+def test_a_longer_wait_without_a_handle_is_refused_before_any_call(
+    endpoint: CleanRoomsMLEndpoint,
+) -> None:
+    models = stack_of(MODEL.resource_type)
+
+    created = models.create("Model", model_properties(WaitTimeoutSeconds=2 * HOUR))
+
+    assert not created.ok
+    assert "WaitTimeoutSeconds: must be 1 to 3240, got 7200 (a longer wait needs a " in (
+        created.reason
+    )
+    assert endpoint.calls_of("CreateAudienceModel") == []
