@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import index
@@ -1047,20 +1047,30 @@ def test_a_policy_put_throttled_beyond_the_retry_budget_is_put_on_a_later_poll(
 
 
 def someone_elses_policy(arn: str) -> dict[str, Any]:
+    """The stack's statement changed by hand (its Sid and actions)."""
+    statement = {**POLICY["Statement"][0], "Resource": arn}
+    return {**POLICY, "Statement": [{**statement, "Sid": "ByHand", "Action": "cleanroomsml:*"}]}
+
+
+def with_a_statement_added(arn: str) -> dict[str, Any]:
+    """The stack's statement, and one added by hand (as Clean Rooms adds one for an association
+    that manages the model's resource policy)."""
     statement = {**POLICY["Statement"][0], "Resource": arn}
     return {**POLICY, "Statement": [statement, {**statement, "Sid": "ByHand"}]}
 
 
 def policy_changed_outside_cloudformation(
-    models: Stack, endpoint: CleanRoomsMLEndpoint
+    models: Stack,
+    endpoint: CleanRoomsMLEndpoint,
+    change: Callable[[str], dict[str, Any]] = someone_elses_policy,
 ) -> tuple[str, dict[str, Any]]:
-    """A model created with POLICY, whose policy someone then replaced by hand."""
+    """A model created with POLICY, whose policy someone then changed by hand."""
     created = models.create(
         "Configured",
         model_properties(endpoint, Description="old", ConfiguredAudienceModelPolicy=POLICY),
     )
     assert created.ok, created.reason
-    theirs = someone_elses_policy(created.physical_id)
+    theirs = change(created.physical_id)
     aws.client().put_configured_audience_model_policy(
         configuredAudienceModelArn=created.physical_id,
         configuredAudienceModelPolicy=json.dumps(theirs),
@@ -1123,6 +1133,24 @@ def test_the_rollback_of_an_update_refused_for_an_outside_policy_change_succeeds
     assert updated.status == "FAILED"
     assert rollback is not None and rollback.ok, rollback
     assert stored_policy(endpoint, arn) == theirs
+
+
+@DECLARED
+def test_statements_added_outside_cloudformation_are_kept_when_the_template_s_change(
+    models: Stack, endpoint: CleanRoomsMLEndpoint, declared: dict[str, Any] | None
+) -> None:
+    """The stack replaces the statements it put, and only those."""
+    arn, theirs = policy_changed_outside_cloudformation(models, endpoint, with_a_statement_added)
+
+    updated, _ = models.update(
+        "Configured", model_properties(endpoint, ConfiguredAudienceModelPolicy=declared)
+    )
+
+    assert updated.ok, updated.reason
+    added = theirs["Statement"][1]
+    wanted = with_resources(declared, arn)["Statement"] if declared else []
+    assert stored_policy(endpoint, arn) == {**POLICY, "Statement": [*wanted, added]}
+    assert endpoint.calls_of(DELETE_POLICY) == []
 
 
 def test_a_policy_deleted_outside_cloudformation_is_put_again(

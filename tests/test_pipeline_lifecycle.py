@@ -755,16 +755,6 @@ def clean_rooms_manages_the_policy(endpoint: CleanRoomsMLEndpoint, configured_ar
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "configured_audience_model._converge refuses any change of ConfiguredAudienceModelPolicy "
-        "once the model's policy is neither what the stack put nor what it declares, and Clean "
-        "Rooms edits that policy for an association with ManageResourcePolicies (app.py's "
-        "comment): the update fails 'changed outside CloudFormation', so app.py's pipeline "
-        "cannot add or remove a partner without removing the collaboration's statements by hand"
-    ),
-)
 def test_a_new_partner_reaches_the_policy_of_a_model_whose_association_manages_it(
     pipeline_stack: PipelineStack, endpoint: CleanRoomsMLEndpoint, cleanrooms: CleanRoomsEndpoint
 ) -> None:

@@ -104,20 +104,26 @@ def _converge(
 ) -> bool:
     """Bring the model's policy from what ``old`` declared (None: a new model) to ``new``'s.
 
-    An update that keeps the template's policy leaves the model's alone. A policy changed outside
-    CloudFormation is never overwritten: an update of the template's policy fails over it, naming
-    the model; a rollback goes on without touching it (the failed update did not change it either).
+    An update that keeps the template's policy leaves the model's alone. Statements added outside
+    CloudFormation (Clean Rooms adds one for an association that manages resource policies) are
+    kept: the stack replaces only the statements it put. A policy from which a statement the
+    stack put was changed or removed outside CloudFormation is never overwritten: an update of
+    the template's policy fails over it, naming the model; a rollback goes on without touching it
+    (the failed update did not change it either).
     """
-    desired = policy_document(new, arn)
+    declared = policy_document(new, arn)
     previous = policy_document(old, arn)
-    if old is not None and not rollback and _same(previous, desired):
+    if old is not None and not rollback and _same(previous, declared):
         # The template's policy did not change: the model's is left as it is, whoever changed
-        # it since (Clean Rooms itself does, for an association that manages resource policies).
+        # it since.
         return True
     current, current_hash = _current_policy(api, arn)
-    if _same(current, desired):
-        return True
-    if current is not None and not _same(current, previous):
+    desired = _merged(current, previous, declared)
+    if rollback and current is not None and previous is None:
+        # The failed update declared no policy: whether it removed the stack's statements (and
+        # kept those added outside) or never ran cannot be told from the policy. Left as it is.
+        desired = _CONFLICT
+    if desired is _CONFLICT:
         if rollback:
             logger.warning(
                 "The policy of %s was changed outside CloudFormation: left as it is", arn
@@ -125,9 +131,11 @@ def _converge(
             return True
         raise HandlerError(
             f"{POLICY}: the resource policy of configured audience model {arn} was changed "
-            "outside CloudFormation (it is neither what this stack put nor what it declares); "
-            "it is not overwritten. Restore it or delete it by hand, or declare it, then retry."
+            "outside CloudFormation (a statement this stack put was changed or removed); it is "
+            "not overwritten. Restore it or delete it by hand, or declare it, then retry."
         )
+    if _same(current, desired):
+        return True
     if desired is None:
         try:
             api.call(
@@ -159,6 +167,39 @@ def _converge(
         if is_transient(error) or not _same(_current_policy(api, arn)[0], desired):
             raise
     return True
+
+
+_CONFLICT = "<changed outside CloudFormation>"
+
+
+def _merged(current: str | None, previous: str | None, declared: str | None) -> str | None:
+    """The policy to put: ``declared``'s statements plus those of ``current`` that the stack did
+    not put (``previous`` holds those); ``_CONFLICT`` when one the stack put is no longer there
+    as it put it. None: no policy at all."""
+    if current is None:
+        return declared
+    try:
+        now = json.loads(current)
+    except ValueError:
+        return declared if _same(current, previous) else _CONFLICT
+    put = _statements(previous)
+    held = _statements(current)
+    if any(statement not in held for statement in put):
+        return _CONFLICT
+    outside = [statement for statement in held if statement not in put]
+    wanted = _statements(declared)
+    statements = wanted + [statement for statement in outside if statement not in wanted]
+    if not statements:
+        return None
+    document = json.loads(declared) if declared is not None else now
+    return json.dumps({**document, "Statement": statements}, separators=(",", ":"))
+
+
+def _statements(policy: str | None) -> list[Any]:
+    if policy is None:
+        return []
+    statements = json.loads(policy).get("Statement") or []
+    return list(statements) if isinstance(statements, list) else [statements]
 
 
 def _current_policy(api: Api, arn: str) -> tuple[str | None, str | None]:
