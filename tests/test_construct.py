@@ -364,6 +364,20 @@ def test_from_bucket_grants_the_seed_role_read_access_to_the_prefix() -> None:
     )
 
 
+def test_a_job_seeded_from_a_bucket_starts_once_its_seed_role_may_read_it() -> None:
+    """The service reads the seed when the job starts: the role's policy must exist by then."""
+    stack = make_stack()
+    bucket = s3.Bucket(stack, "Seeds")
+    role = iam.Role(
+        stack, "SeedRole", assumed_by=iam.ServicePrincipal("cleanrooms-ml.amazonaws.com")
+    )
+    job = s3_job(stack, seed_audience=SeedAudience.from_bucket(bucket, "seed/", role))
+
+    resources = Template.from_stack(stack).to_json()["Resources"]
+    policy = logical_id(stack, role.node.find_child("DefaultPolicy"))
+    assert policy in resources[logical_id(stack, job)]["DependsOn"]
+
+
 def test_from_bucket_with_a_role_arn_grants_through_an_attached_policy() -> None:
     stack = make_stack()
     bucket = s3.Bucket(stack, "Seeds")

@@ -196,6 +196,9 @@ class AudienceGenerationJob(AudienceGenerationJobBase, ManagedResource):
         provider.allow(configured_audience_model_arn, seed.role_arn, seed.parameters_secret)
         self._create_resource(provider, properties, tags=tags, removal_policy=removal_policy)
         provider.job_lane(self._resource, self._completion)
+        for grant in seed.grants:
+            # The service reads the seed once the job starts: the role's policy comes first.
+            grant.apply_before(self._resource)
 
     @staticmethod
     @check_argument_types

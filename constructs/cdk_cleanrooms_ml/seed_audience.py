@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -81,6 +82,8 @@ class SeedAudienceConfig:
     """The secret whose JSON object of parameter names to values the handler reads at deploy."""
     parameters_secret_version: str | None = None
     """The secret's version id or staging label to read. None: AWSCURRENT."""
+    grants: tuple[iam.Grant, ...] = ()
+    """The read grant of ``from_bucket``: the job starts once its policy is in place."""
 
 
 class SeedAudience:
@@ -218,9 +221,11 @@ class SeedAudience:
     def bind(self, scope: Construct) -> SeedAudienceConfig:
         """Render the seed for the job ``scope``, granting the role what it needs to read it."""
         role_arn = self._role if isinstance(self._role, str) else self._role.role_arn
+        grants: tuple[iam.Grant, ...] = ()
         if self._read_grant is not None:
             bucket, prefix = self._read_grant
-            bucket.grant_read(role_to_grant(scope, self._role, bucket, "SeedRole"), f"{prefix}*")
+            role = role_to_grant(scope, self._role, bucket, "SeedRole")
+            grants = (bucket.grant_read(role, f"{prefix}*"),)
         properties: dict[str, Any] = {**self._source, "RoleArn": role_arn}
         if self._compute is not None:
             properties["SqlComputeConfiguration"] = self._compute._render()
@@ -229,6 +234,7 @@ class SeedAudience:
             role_arn=role_arn,
             parameters_secret=self._parameters_secret,
             parameters_secret_version=self._parameters_secret_version,
+            grants=grants,
         )
 
 
