@@ -11,8 +11,9 @@ Whatever uses the resource's ARN in this library waits for that WaitCondition, n
 custom resource (``depend_on_waits``).
 
 The WaitCondition's logical id carries a digest of the custom resource's properties (but its
-tags): a change that may replace the resource makes a new WaitCondition, which waits for the new
-resource (a WaitCondition cannot be updated, and one that has had its answer would not wait).
+tags) and of those of the resources they refer to: a change that may replace the resource makes a
+new WaitCondition, which waits for the new resource (a WaitCondition cannot be updated, and one
+that has had its answer would not wait).
 The handler's side is ``lambda/handler/cleanrooms/engine/long_wait.py``.
 """
 
@@ -23,7 +24,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from aws_cdk import CfnElement, CfnResource, Duration, Stack
+from aws_cdk import CfnElement, CfnResource, Duration, Reference, Stack, Tokenization
 from aws_cdk import aws_cloudformation as cloudformation
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -42,6 +43,8 @@ STATE_MACHINE_ENV: str = _LIMITS.LONG_WAIT_STATE_MACHINE_ENV
 _EXECUTION_TIMEOUT = Duration.hours(13)
 """No check loop outlives its WaitCondition by long, whatever happens to its checks."""
 
+_UPSTREAM_DEPTH = 2
+"""How far up the references a WaitCondition's digest looks: a model, its dataset, its table."""
 _WAITS: dict[str, CfnResource] = {}
 """The WaitCondition of each resource that has one, by the token of that resource's ARN."""
 
@@ -64,7 +67,9 @@ def add_wait_condition(
     """The WaitCondition (and its handle) that waits for ``resource`` beyond the hour; the
     handle's URL goes into its ``WaitConditionHandle`` property."""
     defining = {key: value for key, value in properties.items() if key != "ServiceToken"}
-    canonical = json.dumps(Stack.of(scope).resolve(defining), sort_keys=True, default=str)
+    canonical = json.dumps(
+        _definition(scope, defining, _UPSTREAM_DEPTH), sort_keys=True, default=str
+    )
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:8].upper()
     handle = cloudformation.CfnWaitConditionHandle(scope, f"WaitHandle{digest}")
     condition = cloudformation.CfnWaitCondition(
@@ -79,6 +84,42 @@ def add_wait_condition(
     return condition
 
 
+def _definition(scope: Construct, value: Any, depth: int) -> Any:
+    """``value`` resolved, with the properties of the resources it refers to, ``depth`` levels up.
+
+    A resource is replaced when a value it refers to changes (a training dataset replaced makes a
+    new ARN for the model), which its own resolved properties (a ``Fn::GetAtt``) do not show: the
+    properties of what it refers to do. Taking in more than what replaces it only makes a new
+    WaitCondition where none was needed, which the handler signals at once.
+    """
+    upstream = {}
+    if depth > 0:
+        for target in _references(value):
+            if isinstance(target, CfnResource) and target.node.path not in upstream:
+                properties = {
+                    key: item
+                    for key, item in target._cfn_properties.items()
+                    if key not in ("Tags", "tags", "ServiceToken")
+                }
+                upstream[target.node.path] = _definition(target, properties, depth - 1)
+    return {"value": Stack.of(scope).resolve(value), "upstream": upstream}
+
+
+def _references(value: Any) -> list[Any]:
+    """The targets of the references (``Ref``, ``Fn::GetAtt``) in ``value``."""
+    if isinstance(value, Mapping):
+        return [target for item in value.values() for target in _references(item)]
+    if isinstance(value, (list, tuple)):
+        return [target for item in value for target in _references(item)]
+    if isinstance(value, str) and is_unresolved(value):
+        return [
+            token.target
+            for token in Tokenization.reverse_string(value).tokens
+            if isinstance(token, Reference)
+        ]
+    return []
+
+
 def note_wait(arn: str, condition: CfnResource) -> None:
     """Record that what uses ``arn`` (a token) must wait for ``condition``."""
     _WAITS[arn] = condition
@@ -87,13 +128,11 @@ def note_wait(arn: str, condition: CfnResource) -> None:
 def depend_on_waits(resource: CfnResource, properties: Mapping[str, Any]) -> None:
     """Make ``resource`` wait for the WaitCondition of every resource whose ARN it names."""
     for value in properties.values():
-        if isinstance(value, str) and value in _WAITS:
-            condition = _WAITS[value]
-            if Stack.of(condition) is Stack.of(resource):
-                resource.node.add_dependency(condition)
-            else:
-                # Another stack: it deploys first (the ARN is its export), WaitCondition included.
-                Stack.of(resource).add_dependency(Stack.of(condition))
+        condition = _WAITS.get(value) if isinstance(value, str) else None
+        # A resource of another stack needs nothing more: the ARN is that stack's export, so
+        # CloudFormation deploys it first, WaitCondition included.
+        if condition is not None and Stack.of(condition) is Stack.of(resource):
+            resource.node.add_dependency(condition)
 
 
 class LongWait(Construct):
