@@ -199,7 +199,12 @@ def test_no_export_permission_without_an_export() -> None:
         ),
         (
             {"wait_timeout": cdk.Duration.hours(2)},
-            r"^wait_timeout: must be 1 second to 54 minutes for an export",
+            r"^wait_timeout: must be 1 second to 54 minutes, in whole seconds \(this resource "
+            r"waits within the hour",
+        ),
+        (
+            {"wait_timeout": cdk.Duration.hours(13)},
+            r"^wait_timeout: must be 1 second to 54 minutes, in whole seconds",
         ),
     ],
 )
@@ -219,7 +224,10 @@ def test_a_bad_prop_fails_at_its_line_naming_it(props: dict[str, Any], message: 
             lambda: AudienceSize.absolute(20_000_001),
             r"^AudienceSize\.absolute: count: must be 1 to 20000000, got 20000001",
         ),
-        (lambda: AudienceSize.percentage(0), r"^AudienceSize\.percentage: percent: must be 1"),
+        (
+            lambda: AudienceSize.percentage(0),
+            r"^AudienceSize\.percentage: percent: must be 1 to 100, got 0$",
+        ),
         (
             lambda: AudienceSize.percentage(101),
             r"^AudienceSize\.percentage: percent: must be 1 to 100, got 101",

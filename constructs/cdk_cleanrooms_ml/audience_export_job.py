@@ -11,7 +11,7 @@ from cdk_cleanrooms_ml import validation
 from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.audience_generation_job import _wait_timeout_seconds
 from cdk_cleanrooms_ml.audience_size import AudienceSize
-from cdk_cleanrooms_ml.provider import MAX_WAIT_TIMEOUT, CleanRoomsMLProvider
+from cdk_cleanrooms_ml.provider import CleanRoomsMLProvider
 from cdk_cleanrooms_ml.resource_base import ManagedResource, stack_facts
 from cdk_cleanrooms_ml.validation import check_member, check_model_region
 
@@ -113,14 +113,9 @@ class AudienceExportJob(ManagedResource):
             while it throttles) before the deployment fails: whole seconds, at most 54 minutes.
             The export goes on, and stays. Default: 50 minutes.
         """
-        wait_seconds = _wait_timeout_seconds(wait_timeout)
-        if isinstance(wait_seconds, int) and wait_seconds > MAX_WAIT_TIMEOUT.to_seconds():
-            # No WaitCondition waits for an export (yet): the custom resource itself waits.
-            raise ValueError(
-                f"wait_timeout: must be 1 second to {MAX_WAIT_TIMEOUT.to_minutes()} minutes for "
-                "an export, which waits within the hour the Provider framework allows, got "
-                f"{wait_seconds} seconds"
-            )
+        # No WaitCondition waits for an export: the custom resource must report where its files
+        # are, known only once it is ACTIVE, so it waits itself.
+        wait_seconds = _wait_timeout_seconds(wait_timeout, beyond_the_hour=False)
         _check_member(audience_generation_job_arn, "audienceGenerationJobArn")
         if name:
             _check_member(name, "name")

@@ -98,20 +98,21 @@ class AudienceSize:
         check_field_types(self)
         factory = self.audience_size_type.value.lower()
         argument = "count" if self.audience_size_type is AudienceSizeType.ABSOLUTE else "percent"
+        if (
+            self.audience_size_type is AudienceSizeType.PERCENTAGE
+            and not is_unresolved(self.value)
+            and isinstance(self.value, int)
+            and not 1 <= self.value <= MAX_PERCENTAGE
+        ):
+            raise ValueError(
+                f"AudienceSize.percentage: percent: must be 1 to {MAX_PERCENTAGE}, got {self.value}"
+            )
         check_member(
             self.value,
             "StartAudienceExportJob",
             "audienceSize.value",
             f"AudienceSize.{factory}: {argument}",
         )
-        if (
-            self.audience_size_type is AudienceSizeType.PERCENTAGE
-            and not is_unresolved(self.value)
-            and self.value > MAX_PERCENTAGE
-        ):
-            raise ValueError(
-                f"AudienceSize.percentage: percent: must be 1 to {MAX_PERCENTAGE}, got {self.value}"
-            )
 
     def _render(self) -> dict[str, Any]:
         return {"Type": self.audience_size_type.value, "Value": self.value}
