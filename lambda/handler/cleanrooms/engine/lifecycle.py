@@ -958,15 +958,33 @@ def _cancelled_create_of(kind: Kind, event: Mapping[str, Any]) -> Sweep:
     that failed, an hour later, still finds it.
     """
     props = event.get("ResourceProperties") or {}
+    since = time.time() - limits.DELETE_TIMEOUT_SECONDS - limits.SETTLE_GRACE_SECONDS
     return Sweep(
         config=properties.configuration_digest(kind, props, event["StackId"]),
         name=props.get(kind.name_property),
         prefix=identity.generated_name_prefix(event["StackId"], event["LogicalResourceId"]),
         replaces="",
-        since=time.time() - limits.DELETE_TIMEOUT_SECONDS - limits.SETTLE_GRACE_SECONDS,
+        since=max(since, _operation_began(event["StackId"]) or since),
         claim=identity.claim(event["PhysicalResourceId"]),
         scope=kind.list_scope(props),
     )
+
+
+def _operation_began(stack_id: str) -> float | None:
+    """When the stack's current operation began (the cancelled create was part of it), less the
+    clock tolerance; None when CloudFormation cannot say now. A resource this stack resource made
+    in an earlier operation (one RemovalPolicy.RETAIN kept, less than an hour ago) is older."""
+    try:
+        stack = _patiently(aws.stack_status, stack_id, what="DescribeStacks")
+    except HandlerError:
+        return None
+    if not stack or not stack[1]:
+        return None
+    try:
+        began = datetime.fromisoformat(stack[1])
+    except ValueError:
+        return None
+    return (began - CLOCK_TOLERANCE).timestamp()
 
 
 def _sweep_step(
