@@ -96,7 +96,8 @@ def check(kind: Kind, payload: Mapping[str, Any]) -> dict[str, Any]:
     status = found.get("status")
     if status == "ACTIVE":
         logger.info("%s %s is ACTIVE", kind.title, arn)
-        return _signal(payload, True, f"{kind.title} {arn} is ACTIVE")
+        data = kind.signaled(found) if kind.signaled else arn
+        return _signal(payload, True, f"{kind.title} {arn} is ACTIVE", data=data)
     if status in kind.creating:
         if not late:
             return _again(payload, checks, now, deadline)
@@ -126,14 +127,16 @@ def _again(payload: Mapping[str, Any], checks: int, now: float, deadline: float)
     return {**payload, "Checks": checks, "Done": False, "WaitSeconds": wait}
 
 
-def _signal(payload: Mapping[str, Any], success: bool, message: str) -> dict[str, Any]:
-    """Put the outcome to the WaitCondition's handle; the loop ends (unless the put must be
-    tried again)."""
+def _signal(
+    payload: Mapping[str, Any], success: bool, message: str, *, data: str | None = None
+) -> dict[str, Any]:
+    """Put the outcome to the WaitCondition's handle (``data``: its Data, the ARN by default);
+    the loop ends (unless the put must be tried again)."""
     body = {
         "Status": "SUCCESS" if success else "FAILURE",
         "Reason": reason(message),
         "UniqueId": str(payload["Name"]),
-        "Data": str(payload["Arn"]),
+        "Data": str(payload["Arn"]) if data is None else data,
     }
     request = urllib.request.Request(  # noqa: S310 (an http(s) URL, checked by ``start``)
         str(payload["Handle"]),
