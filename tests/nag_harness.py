@@ -1,4 +1,5 @@
-"""cdk-nag's AwsSolutions pack over a test's stacks: 3.x in this process, 2.x in one of its own.
+"""cdk-nag's AwsSolutions pack over a test's stacks: 3.x in this process, 2.x in one of its own;
+and cfn-lint over their templates.
 
 The dev dependencies hold cdk-nag 3.x; ``make install`` puts 2.x in ``.venv/nag2``, which can only
 run in a process of its own (one jsii kernel loads one cdk-nag). A test module that offers
@@ -78,3 +79,20 @@ def nag2_findings(module: str) -> list[str]:
     assert result.returncode == 0, result.stderr
     findings: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
     return findings
+
+
+def cfn_lint_findings(app: cdk.App, outdir: Path) -> str:
+    """What cfn-lint (this venv's) finds in the templates of ``app`` (made with
+    ``outdir=str(outdir)``): its errors and warnings, "" when there are none."""
+    app.synth()
+    templates = sorted(str(path) for path in outdir.glob("*.template.json"))
+    assert templates, f"no template in {outdir}"
+    lint = subprocess.run(  # noqa: S603 - cfn-lint from this venv
+        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", *templates],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational.
+    return "" if lint.returncode in (0, 8) else lint.stdout + lint.stderr
