@@ -49,18 +49,6 @@ _WAITS: dict[str, CfnResource] = {}
 """The WaitCondition of each resource that has one, by the token of that resource's ARN."""
 
 
-def beyond_the_hour(properties: Mapping[str, Any]) -> bool:
-    """Whether a resource with these properties waits beyond the hour (a number token cannot
-    tell: the handler then keeps to the hour, and says so if the value is more)."""
-    timeout = properties.get("WaitTimeoutSeconds")
-    return (
-        properties.get("WaitForCompletion") is True
-        and isinstance(timeout, (int, float))
-        and not is_unresolved(timeout)
-        and timeout > _LIMITS.MAX_WAIT_TIMEOUT_SECONDS
-    )
-
-
 def add_wait_condition(
     scope: Construct, resource: CfnResource, properties: Mapping[str, Any]
 ) -> CfnResource:

@@ -34,7 +34,7 @@ from constructs import Construct
 from cdk_cleanrooms_ml import long_wait
 from cdk_cleanrooms_ml.argument_types import check_argument_types
 from cdk_cleanrooms_ml.provider import CleanRoomsMLProvider
-from cdk_cleanrooms_ml.validation import PinnedNames, is_unresolved
+from cdk_cleanrooms_ml.validation import PinnedNames, is_unresolved, waits_beyond_the_hour
 
 RoleLike = iam.IRole | str
 """A role as an ``iam.IRole`` or as a role ARN."""
@@ -131,7 +131,7 @@ class ManagedResource(Resource):
             # DESTROY is CloudFormation's default: one call into jsii fewer per resource.
             self._resource.apply_removal_policy(removal_policy)
         self._wait_condition: CfnResource | None = None
-        if self._LONG_WAIT_READ is not None and long_wait.beyond_the_hour(properties):
+        if self._LONG_WAIT_READ is not None and waits_beyond_the_hour(properties):
             provider.allow_long_wait(*self._LONG_WAIT_READ)
             self._wait_condition = long_wait.add_wait_condition(self, self._resource, properties)
         long_wait.depend_on_waits(self._resource, properties)

@@ -61,13 +61,8 @@ def check_resource(
     (``OutputConfig.RoleArn``) to those names (``output_config.role``); see ``user_message``.
     """
     kind = handler_module("kinds").kind_of(resource_type)
-    timeout = properties.get("WaitTimeoutSeconds")
-    if (
-        properties.get("WaitForCompletion") is True
-        and isinstance(timeout, (int, float))
-        and timeout > handler_module("engine.limits").MAX_WAIT_TIMEOUT_SECONDS
-    ):
-        # A wait beyond the hour: the construct gives it a WaitCondition (``long_wait``).
+    if waits_beyond_the_hour(properties):
+        # The construct gives it a WaitCondition, whose handle the handler then gets.
         properties = {**properties, "WaitConditionHandle": _LATER}
     try:
         handler_module("engine.properties").parse(
@@ -78,6 +73,19 @@ def check_resource(
         )
     except ValueError as error:
         raise ValueError(user_message(str(error), scope, user_names)) from None
+
+
+def waits_beyond_the_hour(properties: Mapping[str, Any]) -> bool:
+    """Whether a resource with these properties waits beyond the hour, through a WaitCondition
+    (``long_wait``). A number token cannot tell: the handler then keeps to the hour, and says so
+    if the value is more."""
+    timeout = properties.get("WaitTimeoutSeconds")
+    return (
+        properties.get("WaitForCompletion") is True
+        and isinstance(timeout, (int, float))
+        and not is_unresolved(timeout)
+        and timeout > handler_module("engine.limits").MAX_WAIT_TIMEOUT_SECONDS
+    )
 
 
 def check_seed(seed: Mapping[str, Any]) -> None:
