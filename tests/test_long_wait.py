@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import index
@@ -23,7 +24,7 @@ from cleanrooms.kinds.audience_model import KIND as MODEL
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint, Fault, ManualClock
 from cloudformation import Stack
 from local_endpoint import local_endpoint
-from long_wait_endpoints import Execution, StepFunctionsEndpoint, WaitConditionHandles
+from long_wait_endpoints import StepFunctionsEndpoint, WaitConditionHandles
 from provider_runtime import RealProviderFramework
 from test_audience_model_handler import DATASET, FAILING, model_properties
 from test_handler import SQL, SQL_PARAMETER, sql_seed
@@ -65,18 +66,34 @@ def endpoint(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cl
         yield local
 
 
-@pytest.fixture
-def states(endpoint: CleanRoomsMLEndpoint) -> StepFunctionsEndpoint:
-    double = StepFunctionsEndpoint.running()
-    assert double is not None
-    return double
+@dataclass
+class Waits:
+    """The long wait's outside world: the manual clock, the Step Functions double (which records
+    the executions the handler starts) and the WaitCondition handles (which record signals)."""
+
+    clock: ManualClock
+    states: StepFunctionsEndpoint
+    handles: WaitConditionHandles
+
+    def play(self, number: int = 0) -> tuple[dict[str, Any], list[int]]:
+        """Run the ``number``-th execution to its end, as the state machine does: its last
+        output, and every wait on the clock."""
+        payload: dict[str, Any] = dict(self.states.executions[number].input)
+        waited: list[int] = []
+        for _ in range(1000):
+            payload = index.watch(payload)
+            if payload["Done"]:
+                return payload, waited
+            waited.append(payload["WaitSeconds"])
+            self.clock.advance(payload["WaitSeconds"])
+        raise AssertionError("the loop never ended")
 
 
 @pytest.fixture
-def handles(endpoint: CleanRoomsMLEndpoint) -> WaitConditionHandles:
-    double = WaitConditionHandles.running()
-    assert double is not None
-    return double
+def waits(endpoint: CleanRoomsMLEndpoint, clock: ManualClock) -> Waits:
+    states, handles = StepFunctionsEndpoint.running(), WaitConditionHandles.running()
+    assert states is not None and handles is not None, "local_endpoint() runs them"
+    return Waits(clock, states, handles)
 
 
 def stack_of(resource_type: str) -> Stack:
@@ -92,33 +109,17 @@ def long_model(handle: str, **overrides: Any) -> dict[str, Any]:
     )
 
 
-def play(execution: Execution, clock: ManualClock) -> tuple[dict[str, Any], list[int]]:
-    """Run one execution of the state machine to its end: its last output, and every wait."""
-    payload: dict[str, Any] = dict(execution.input)
-    waits: list[int] = []
-    for _ in range(1000):
-        payload = index.watch(payload)
-        if payload["Done"]:
-            return payload, waits
-        waits.append(payload["WaitSeconds"])
-        clock.advance(payload["WaitSeconds"])
-    raise AssertionError("the loop never ended")
-
-
 def test_a_model_training_for_hours_completes_the_resource_then_signals_when_active(
-    endpoint: CleanRoomsMLEndpoint,
-    clock: ManualClock,
-    states: StepFunctionsEndpoint,
-    handles: WaitConditionHandles,
+    endpoint: CleanRoomsMLEndpoint, waits: Waits
 ) -> None:
-    models, handle = stack_of(MODEL.resource_type), handles.new_handle()
+    models, handle = stack_of(MODEL.resource_type), waits.handles.new_handle()
 
     created = models.create("Model", long_model(handle))
 
     assert created.ok, created.reason
     arn = created.physical_id
     assert endpoint.audience_models[arn].status == "CREATE_PENDING", "did not wait for training"
-    (execution,) = states.executions
+    (execution,) = waits.states.executions
     assert execution.input["Arn"] == arn and execution.input["Handle"] == handle
     assert set(execution.input) == {
         "ResourceType",
@@ -129,36 +130,33 @@ def test_a_model_training_for_hours_completes_the_resource_then_signals_when_act
         "Deadline",
         "Checks",
     }, "no property of the resource travels with the loop"
-    assert handles.signals(handle) == []
+    assert waits.handles.signals(handle) == []
 
     endpoint.clear_calls()
-    output, waits = play(execution, clock)
+    output, pauses = waits.play(0)
 
-    (signal,) = handles.signals(handle)
+    (signal,) = waits.handles.signals(handle)
     assert (signal.status, signal.data) == ("SUCCESS", arn)
     assert signal.unique_id == created.data["Name"]
     assert output["Status"] == "SUCCESS"
-    assert waits[:5] == [30, 60, 120, 240, 300] and set(waits[5:]) == {300}
-    assert TRAINING <= sum(waits) < TRAINING + limits.LONG_WAIT_CHECK_SECONDS
+    assert pauses[:5] == [30, 60, 120, 240, 300] and set(pauses[5:]) == {300}
+    assert TRAINING <= sum(pauses) < TRAINING + limits.LONG_WAIT_CHECK_SECONDS
     reads = len(endpoint.calls_of(GET_MODEL))
     print(f"\n3 h of training: {reads} GetAudienceModel calls, {reads / 3:.1f} per hour", end="")
     # One read per check: every 5 minutes (12 an hour) once past the first four checks.
-    assert reads == len(waits) + 1 <= TRAINING // limits.LONG_WAIT_CHECK_SECONDS + 5
+    assert reads == len(pauses) + 1 <= TRAINING // limits.LONG_WAIT_CHECK_SECONDS + 5
 
 
 def test_a_training_that_fails_hours_in_fails_the_wait_with_the_service_s_reason(
-    endpoint: CleanRoomsMLEndpoint,
-    clock: ManualClock,
-    states: StepFunctionsEndpoint,
-    handles: WaitConditionHandles,
+    endpoint: CleanRoomsMLEndpoint, waits: Waits
 ) -> None:
-    models, handle = stack_of(MODEL.resource_type), handles.new_handle()
+    models, handle = stack_of(MODEL.resource_type), waits.handles.new_handle()
     created = models.create("Model", long_model(handle, TrainingDatasetArn=FAILING))
     assert created.ok, "the failure comes later, through the WaitCondition"
 
-    play(states.executions[0], clock)
+    waits.play(0)
 
-    (signal,) = handles.signals(handle)
+    (signal,) = waits.handles.signals(handle)
     assert signal.status == "FAILURE"
     assert signal.reason == (
         f"Audience model {created.physical_id} ended CREATE_FAILED: INSUFFICIENT_DATA: "
@@ -171,28 +169,25 @@ def test_a_training_that_fails_hours_in_fails_the_wait_with_the_service_s_reason
 
 
 def test_a_training_past_the_timeout_is_reported_just_before_the_wait_condition_times_out(
-    endpoint: CleanRoomsMLEndpoint,
-    clock: ManualClock,
-    states: StepFunctionsEndpoint,
-    handles: WaitConditionHandles,
+    endpoint: CleanRoomsMLEndpoint, waits: Waits
 ) -> None:
-    models, handle = stack_of(MODEL.resource_type), handles.new_handle()
+    models, handle = stack_of(MODEL.resource_type), waits.handles.new_handle()
     timeout = 2 * HOUR
     created = models.create("Model", long_model(handle, WaitTimeoutSeconds=timeout))
 
-    _, waits = play(states.executions[0], clock)
+    _, pauses = waits.play(0)
 
-    (signal,) = handles.signals(handle)
+    (signal,) = waits.handles.signals(handle)
     assert signal.status == "FAILURE"
     assert f"is still CREATE_IN_PROGRESS after WaitTimeoutSeconds={timeout}" in signal.reason
     assert "Raise wait_timeout" in signal.reason
-    waited = sum(waits)
+    waited = sum(pauses)
     assert timeout - limits.LONG_WAIT_MARGIN_SECONDS <= waited < timeout, "before CloudFormation"
     assert created.physical_id in endpoint.audience_models, "the rollback deletes it, not the loop"
 
 
 def test_a_second_start_of_the_same_wait_is_the_same_execution(
-    endpoint: CleanRoomsMLEndpoint, clock: ManualClock, states: StepFunctionsEndpoint
+    endpoint: CleanRoomsMLEndpoint, waits: Waits
 ) -> None:
     """A redelivered Create adopts the same model and starts its wait again: one execution."""
     handle = "https://example.com/cloudformation-waitcondition/x?X-Amz-Signature=s"
@@ -201,146 +196,123 @@ def test_a_second_start_of_the_same_wait_is_the_same_execution(
     parsed = properties.parse(MODEL, props, aws.input_shape("cleanroomsml", "CreateAudienceModel"))
 
     long_wait.start(MODEL, event, "arn:model", "name", parsed)
-    clock.advance(60)  # another Deadline: another input, refused as ExecutionAlreadyExists
+    waits.clock.advance(60)  # another Deadline: another input, refused as ExecutionAlreadyExists
     long_wait.start(MODEL, event, "arn:model", "name", parsed)
 
-    assert len(states.executions) == 1
-    assert len(states.calls_of("StartExecution")) == 2
+    assert len(waits.states.executions) == 1
+    assert len(waits.states.calls_of("StartExecution")) == 2
 
 
 def test_a_model_deleted_during_the_wait_ends_it_with_a_failure(
-    endpoint: CleanRoomsMLEndpoint,
-    clock: ManualClock,
-    states: StepFunctionsEndpoint,
-    handles: WaitConditionHandles,
+    endpoint: CleanRoomsMLEndpoint, waits: Waits
 ) -> None:
-    models, handle = stack_of(MODEL.resource_type), handles.new_handle()
+    models, handle = stack_of(MODEL.resource_type), waits.handles.new_handle()
     arn = models.create("Model", long_model(handle)).physical_id
-    clock.advance(TRAINING)  # trained: someone deletes it before the first check
+    waits.clock.advance(TRAINING)  # trained: someone deletes it before the first check
     aws.client().delete_audience_model(audienceModelArn=arn)
 
-    play(states.executions[0], clock)
+    waits.play(0)
 
-    (signal,) = handles.signals(handle)
+    (signal,) = waits.handles.signals(handle)
     assert signal.status == "FAILURE" and "no longer exists" in signal.reason
 
 
 def test_throttled_reads_and_a_lost_signal_are_tried_again(
-    endpoint: CleanRoomsMLEndpoint,
-    clock: ManualClock,
-    states: StepFunctionsEndpoint,
-    handles: WaitConditionHandles,
+    endpoint: CleanRoomsMLEndpoint, waits: Waits
 ) -> None:
-    models, handle = stack_of(MODEL.resource_type), handles.new_handle()
+    models, handle = stack_of(MODEL.resource_type), waits.handles.new_handle()
     models.create("Model", long_model(handle))
     endpoint.inject(GET_MODEL, Fault.throttle(), times=9)  # 3 checks' worth of botocore retries
-    handles.inject("Signal", Fault.server_error(503, "SlowDown"), times=1)
+    waits.handles.inject("Signal", Fault.server_error(503, "SlowDown"), times=1)
 
-    _, waits = play(states.executions[0], clock)
+    _, pauses = waits.play(0)
 
-    (signal,) = handles.signals(handle)
+    (signal,) = waits.handles.signals(handle)
     assert signal.status == "SUCCESS"
-    assert len(handles.calls_of("Signal")) == 2
-    assert waits[-1] == 30, "the signal is put again after 30 s"
+    assert len(waits.handles.calls_of("Signal")) == 2
+    assert pauses[-1] == 30, "the signal is put again after 30 s"
 
 
-def test_a_handle_that_refuses_ends_the_loop(
-    endpoint: CleanRoomsMLEndpoint,
-    clock: ManualClock,
-    states: StepFunctionsEndpoint,
-    handles: WaitConditionHandles,
-) -> None:
+def test_a_handle_that_refuses_ends_the_loop(endpoint: CleanRoomsMLEndpoint, waits: Waits) -> None:
     """Its WaitCondition is gone (a rollback deleted it): nothing waits, the loop ends."""
-    models, handle = stack_of(MODEL.resource_type), handles.new_handle()
+    models, handle = stack_of(MODEL.resource_type), waits.handles.new_handle()
     models.create("Model", long_model(handle))
-    handles.refuse(handle)
+    waits.handles.refuse(handle)
 
-    output, _ = play(states.executions[0], clock)
+    output, _ = waits.play(0)
 
-    assert output["Done"] and handles.signals(handle) == []
+    assert output["Done"] and waits.handles.signals(handle) == []
 
 
 def test_without_its_state_machine_the_create_fails_naming_it_and_leaves_nothing(
-    endpoint: CleanRoomsMLEndpoint,
-    clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
-    handles: WaitConditionHandles,
+    endpoint: CleanRoomsMLEndpoint, waits: Waits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(long_wait.STATE_MACHINE_ENV)
     models = stack_of(MODEL.resource_type)
 
-    created = models.create("Model", long_model(handles.new_handle()))
+    created = models.create("Model", long_model(waits.handles.new_handle()))
 
     assert not created.ok
     assert long_wait.STATE_MACHINE_ENV in created.reason
     assert MODEL.is_arn(created.physical_id), "the model's ARN reached CloudFormation"
-    clock.advance(TRAINING)  # the service deletes no model in training: the Delete waits for it
-    rollback = models.rollback_create("Model", created, long_model(handles.new_handle()))
+    # The service deletes no model in training: the Delete waits for it.
+    waits.clock.advance(TRAINING)
+    rollback = models.rollback_create("Model", created, long_model(waits.handles.new_handle()))
     assert rollback.ok, rollback.reason
     assert created.physical_id not in endpoint.audience_models
 
 
 def test_a_new_wait_condition_for_the_same_model_is_signaled_at_once(
-    endpoint: CleanRoomsMLEndpoint,
-    clock: ManualClock,
-    states: StepFunctionsEndpoint,
-    handles: WaitConditionHandles,
+    endpoint: CleanRoomsMLEndpoint, waits: Waits
 ) -> None:
     """A changed wait setting makes a new WaitCondition: it waits for the model kept in place."""
     models, first, second = (
         stack_of(MODEL.resource_type),
-        handles.new_handle(),
-        handles.new_handle(),
+        waits.handles.new_handle(),
+        waits.handles.new_handle(),
     )
     arn = models.create("Model", long_model(first)).physical_id
-    play(states.executions[0], clock)
+    waits.play(0)
 
     updated, _ = models.update("Model", long_model(second, WaitTimeoutSeconds=6 * HOUR))
 
     assert updated.ok and updated.physical_id == arn
-    output, waits = play(states.executions[1], clock)
-    assert waits == [] and output["Status"] == "SUCCESS"
-    assert [s.data for s in handles.signals(second)] == [arn]
+    output, pauses = waits.play(1)
+    assert pauses == [] and output["Status"] == "SUCCESS"
+    assert [s.data for s in waits.handles.signals(second)] == [arn]
 
 
 def test_a_job_that_runs_for_hours_waits_the_same_way_and_no_secret_travels(
-    endpoint: CleanRoomsMLEndpoint,
-    clock: ManualClock,
-    states: StepFunctionsEndpoint,
-    handles: WaitConditionHandles,
-    caplog: pytest.LogCaptureFixture,
+    endpoint: CleanRoomsMLEndpoint, waits: Waits, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     endpoint.create_duration = 2 * HOUR
-    jobs, handle = stack_of(JOB.resource_type), handles.new_handle()
+    jobs, handle = stack_of(JOB.resource_type), waits.handles.new_handle()
     job_props = job_properties(
         endpoint, SeedAudience=sql_seed(), WaitTimeoutSeconds=4 * HOUR, WaitConditionHandle=handle
     )
 
     created = jobs.create("Job", job_props)
-    output, _ = play(states.executions[0], clock)
+    output, _ = waits.play(0)
 
     assert created.ok, created.reason
     assert output["Status"] == "SUCCESS"
-    assert [s.data for s in handles.signals(handle)] == [created.physical_id]
-    inputs = json.dumps([e.raw_input for e in states.executions])
+    assert [s.data for s in waits.handles.signals(handle)] == [created.physical_id]
+    inputs = json.dumps([e.raw_input for e in waits.states.executions])
     for secret in (SQL, SQL_PARAMETER):
         assert secret not in inputs + caplog.text
     assert "handle-secret" not in caplog.text, "the handle's URL signs signals: never logged"
 
 
 def test_an_export_signals_where_its_files_are(
-    endpoint: CleanRoomsMLEndpoint,
-    clock: ManualClock,
-    states: StepFunctionsEndpoint,
-    handles: WaitConditionHandles,
+    endpoint: CleanRoomsMLEndpoint, waits: Waits
 ) -> None:
     """An export has no ARN; its WaitCondition's Data is its output location, which the
     construct reads from there (``AudienceExportJob.output_location``)."""
     jobs, exports = stack_of(JOB.resource_type), stack_of(EXPORT.resource_type)
     generation = jobs.create("Job", job_properties(endpoint, WaitForCompletion=False))
-    clock.advance(30 * 60)  # the job is ACTIVE
-    handle = handles.new_handle()
+    waits.clock.advance(30 * 60)  # the job is ACTIVE
+    handle = waits.handles.new_handle()
 
     started = exports.create(
         "Export",
@@ -351,12 +323,12 @@ def test_an_export_signals_where_its_files_are(
             "WaitConditionHandle": handle,
         },
     )
-    output, _ = play(states.executions[0], clock)
+    output, _ = waits.play(0)
 
     assert started.ok, started.reason
     (export,) = endpoint.export_jobs.values()
     assert export.status == "ACTIVE" and output["Status"] == "SUCCESS"
-    (signal,) = handles.signals(handle)
+    (signal,) = waits.handles.signals(handle)
     assert signal.data == export.output_location and signal.data.startswith("s3://")
     assert signal.unique_id == export.name
 
