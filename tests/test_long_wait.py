@@ -282,6 +282,24 @@ def test_a_new_wait_condition_for_the_same_model_is_signaled_at_once(
     assert [s.data for s in waits.handles.signals(second)] == [arn]
 
 
+def test_a_model_of_an_earlier_release_gets_its_wait_condition_in_place(
+    endpoint: CleanRoomsMLEndpoint, waits: Waits
+) -> None:
+    """Its template had no WaitCondition (the wait was the custom resource's): this release adds
+    one, with the 12-hour default, and keeps the trained model."""
+    models = stack_of(MODEL.resource_type)
+    arn = models.create("Model", model_properties(WaitForCompletion=False)).physical_id
+    waits.clock.advance(TRAINING)
+    handle = waits.handles.new_handle()
+
+    updated, cleanup = models.update("Model", long_model(handle))
+
+    assert updated.ok and updated.physical_id == arn and cleanup is None
+    output, pauses = waits.play(0)
+    assert pauses == [] and output["Status"] == "SUCCESS"
+    assert endpoint.calls_of("CreateAudienceModel")[1:] == [], "nothing retrained"
+
+
 def test_a_job_that_runs_for_hours_waits_the_same_way_and_no_secret_travels(
     endpoint: CleanRoomsMLEndpoint, waits: Waits, caplog: pytest.LogCaptureFixture
 ) -> None:
