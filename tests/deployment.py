@@ -79,8 +79,6 @@ class Outcome:
     resources: dict[str, Resource]
     took: float
     """Virtual seconds from the first request to the last answer."""
-    outputs: dict[str, Any] = field(default_factory=dict)
-    """The template's Outputs, resolved (a stack that completed)."""
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return [r for r in self.resources.values() if r.type == resource_type]
@@ -104,7 +102,6 @@ class Deployment:
     ) -> None:
         self.clock = clock
         self.handler = handler
-        self.template = template
         self.framework = RealProviderFramework(
             handler, query_interval=query_interval, total_timeout=total_timeout
         )
@@ -152,15 +149,7 @@ class Deployment:
                 status = "CREATE_COMPLETE"
             self.record.status = status
             self._publish()
-            outputs = (
-                {
-                    name: self._resolve(output["Value"])
-                    for name, output in self.template.get("Outputs", {}).items()
-                }
-                if status == "CREATE_COMPLETE"
-                else {}
-            )
-            return Outcome(status, self.resources, self.clock() - began, outputs)
+            return Outcome(status, self.resources, self.clock() - began)
 
     def _at(self, delay: float, action: Callable[[], None]) -> None:
         heapq.heappush(self._queue, (self.clock() + delay, next(self._sequence), action))
@@ -339,12 +328,6 @@ class Deployment:
         if set(value) == {"Fn::Join"}:
             delimiter, items = value["Fn::Join"]
             return str(delimiter).join(str(self._resolve(item)) for item in items)
-        if set(value) == {"Fn::Split"}:
-            delimiter, text = value["Fn::Split"]
-            return str(self._resolve(text)).split(delimiter)
-        if set(value) == {"Fn::Select"}:
-            index, items = value["Fn::Select"]
-            return self._resolve(items)[int(index)]
         return {key: self._resolve(item) for key, item in value.items()}
 
     def _set_record(self, resource: Resource) -> None:

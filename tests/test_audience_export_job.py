@@ -196,8 +196,13 @@ def test_no_export_permission_without_an_export() -> None:
             r"account, 111122223333",
         ),
         (
+            {"wait_timeout": cdk.Duration.hours(2)},
+            r"^wait_timeout: must be 1 second to 54 minutes, in whole seconds \(this resource "
+            r"waits within the hour",
+        ),
+        (
             {"wait_timeout": cdk.Duration.hours(13)},
-            r"^wait_timeout: must be 1 second to 12 hours, in whole seconds",
+            r"^wait_timeout: must be 1 second to 54 minutes, in whole seconds",
         ),
     ],
 )

@@ -26,10 +26,8 @@ from local_endpoint import local_endpoint
 
 from cdk_cleanrooms_ml import (
     AudienceDestination,
-    AudienceExportJob,
     AudienceGenerationJob,
     AudienceModel,
-    AudienceSize,
     CleanRoomsMLProvider,
     ConfiguredAudienceModel,
     SeedAudience,
@@ -38,7 +36,6 @@ from cdk_cleanrooms_ml import (
 
 MINUTE, HOUR = 60, 3600
 JOB = "Custom::CleanRoomsMLAudienceGenerationJob"
-EXPORT = "Custom::CleanRoomsMLAudienceExportJob"
 MODEL = "Custom::CleanRoomsMLAudienceModel"
 CONFIGURED = "Custom::CleanRoomsMLConfiguredAudienceModel"
 WAIT = "AWS::CloudFormation::WaitCondition"
@@ -178,39 +175,6 @@ def test_thirty_jobs_of_seventy_minutes_wait_beyond_the_hour(
     figures = report("30 jobs x 70 min, quota 10, WaitConditions", endpoint, outcome)
     assert figures["GetAudienceGenerationJob"] < 20, "read every few minutes, not every 30 s"
     assert deployment.checks < 30 * 20, "about 12 checks an hour per job"
-
-
-def test_an_export_of_a_job_of_hours_waits_for_it_and_outputs_where_its_files_are(
-    endpoint: CleanRoomsMLEndpoint, clock: ManualClock
-) -> None:
-    endpoint.create_duration = endpoint.export_duration = 90 * MINUTE
-    scope = stack()
-    generation = AudienceGenerationJob(
-        scope,
-        "Job",
-        configured_audience_model_arn=endpoint.default_model_arn,
-        seed_audience=SeedAudience.from_s3("s3://seeds/one/", ROLE),
-        wait_timeout=Duration.hours(3),
-    )
-    export = AudienceExportJob(
-        scope,
-        "Export",
-        audience_generation_job_arn=generation.audience_generation_job_arn,
-        audience_size=AudienceSize.absolute(1000),
-        wait_timeout=Duration.hours(2),
-    )
-    cdk.CfnOutput(scope, "Audience", value=export.output_location)
-
-    outcome = Deployment(template_of(scope), index, clock).create()
-
-    assert outcome.status == "CREATE_COMPLETE", outcome.failures
-    (export_resource,) = outcome.of_type(EXPORT)
-    job_wait, export_wait = sorted(outcome.of_type(WAIT), key=lambda r: r.ended)
-    assert export_resource.started >= job_wait.ended, "the export starts on an ACTIVE job"
-    assert export_wait.ended - export_resource.started >= 90 * MINUTE
-    (exported,) = endpoint.export_jobs.values()
-    assert exported.status == "ACTIVE"
-    assert outcome.outputs == {"Audience": exported.output_location}
 
 
 def model_stack(dataset: str) -> dict[str, Any]:

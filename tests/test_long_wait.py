@@ -18,7 +18,6 @@ from typing import Any
 import index
 import pytest
 from cleanrooms.engine import aws, limits, long_wait, properties
-from cleanrooms.kinds.audience_export_job import KIND as EXPORT
 from cleanrooms.kinds.audience_generation_job import KIND as JOB
 from cleanrooms.kinds.audience_model import KIND as MODEL
 from cleanrooms_ml_endpoint import CleanRoomsMLEndpoint, Fault, ManualClock
@@ -320,35 +319,6 @@ def test_a_job_that_runs_for_hours_waits_the_same_way_and_no_secret_travels(
     for secret in (SQL, SQL_PARAMETER):
         assert secret not in inputs + caplog.text
     assert "handle-secret" not in caplog.text, "the handle's URL signs signals: never logged"
-
-
-def test_an_export_signals_where_its_files_are(
-    endpoint: CleanRoomsMLEndpoint, waits: Waits
-) -> None:
-    """An export has no ARN; its WaitCondition's Data is its output location, which the
-    construct reads from there (``AudienceExportJob.output_location``)."""
-    jobs, exports = stack_of(JOB.resource_type), stack_of(EXPORT.resource_type)
-    generation = jobs.create("Job", job_properties(endpoint, WaitForCompletion=False))
-    waits.clock.advance(30 * 60)  # the job is ACTIVE
-    handle = waits.handles.new_handle()
-
-    started = exports.create(
-        "Export",
-        {
-            "AudienceGenerationJobArn": generation.physical_id,
-            "AudienceSize": {"Type": "ABSOLUTE", "Value": 1000},
-            "WaitTimeoutSeconds": 3 * HOUR,
-            "WaitConditionHandle": handle,
-        },
-    )
-    output, _ = waits.play(0)
-
-    assert started.ok, started.reason
-    (export,) = endpoint.export_jobs.values()
-    assert export.status == "ACTIVE" and output["Status"] == "SUCCESS"
-    (signal,) = waits.handles.signals(handle)
-    assert signal.data == export.output_location and signal.data.startswith("s3://")
-    assert signal.unique_id == export.name
 
 
 def test_a_longer_wait_without_a_handle_is_refused_before_any_call(

@@ -215,46 +215,6 @@ def test_jobs_start_in_lanes_behind_the_job_that_many_places_ahead() -> None:
     assert depends_on(third) == [first_wait]
 
 
-def test_an_export_waiting_beyond_the_hour_reads_its_location_from_its_wait_condition() -> None:
-    stack = cdk.Stack(cdk.App(), "Exports", env=ENV)
-    export = AudienceExportJob(
-        stack,
-        "Export",
-        audience_generation_job_arn=f"arn:aws:cleanrooms-ml:{REGION}:{ACCOUNT}:"
-        "audience-generation-job/spring",
-        audience_size=AudienceSize.absolute(1000),
-        wait_timeout=Duration.hours(2),
-    )
-    quick = AudienceExportJob(
-        stack,
-        "Quick",
-        audience_generation_job_arn=f"arn:aws:cleanrooms-ml:{REGION}:{ACCOUNT}:"
-        "audience-generation-job/autumn",
-        audience_size=AudienceSize.absolute(1000),
-    )
-
-    (condition_id,) = of_type(stack, WAIT)
-    assert stack.resolve(export.output_location) == {
-        "Fn::Select": [3, {"Fn::Split": ['"', {"Fn::GetAtt": [condition_id, "Data"]}]}]
-    }
-    assert stack.resolve(quick.output_location) == {
-        "Fn::GetAtt": [logical_id(stack, quick), "OutputLocation"]
-    }
-    reads = [s for s in _policy(stack, "FunctionRole") if not _actions(s)[0].startswith("logs:")]
-    assert [(s["Action"], s["Resource"]) for s in reads] == [
-        ("cleanrooms-ml:ListAudienceExportJobs", "*")
-    ]
-
-
-def _policy(stack: cdk.Stack, role: str) -> list[dict[str, Any]]:
-    long_wait = CleanRoomsMLProvider.of(stack).node.find_child("LongWait")
-    policy = long_wait.node.find_child(role).node.find_child("DefaultPolicy")
-    statements: list[dict[str, Any]] = resources(stack)[logical_id(stack, policy)]["Properties"][
-        "PolicyDocument"
-    ]["Statement"]
-    return statements
-
-
 def test_max_jobs_in_progress_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match="max_jobs_in_progress: must be 1 to 1000 jobs, got 0"):
         CleanRoomsMLProvider.configure(cdk.Stack(cdk.App(), "S"), max_jobs_in_progress=0)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from aws_cdk import Duration, Fn, IResource, RemovalPolicy, Token
-from aws_cdk.aws_cloudformation import CfnWaitCondition
+from aws_cdk import Duration, IResource, RemovalPolicy
 from constructs import Construct
 
 from cdk_cleanrooms_ml import validation
@@ -75,7 +74,6 @@ class AudienceExportJob(ManagedResource):
     _RESOURCE_TYPE = RESOURCE_TYPE
     _NOUN = "an audience export job"
     _TAGGABLE = False
-    _LONG_WAIT_READ = ("cleanrooms-ml:ListAudienceExportJobs", None)
 
     @check_argument_types
     def __init__(
@@ -111,13 +109,13 @@ class AudienceExportJob(ManagedResource):
             moves on; an export that fails then fails the deployment with the service's status
             code and message. Without it, ``output_location`` is what the service reports once
             the export has started, which may be empty. Default: True.
-        :param wait_timeout: how long to wait for ACTIVE before the deployment fails: whole
-            seconds, up to 12 hours. Up to 54 minutes the custom resource itself waits (and the
-            Start must be accepted within it); beyond, a CloudFormation WaitCondition does (see
-            the README, "Waiting beyond one hour"). The export goes on, and stays. Default: 50
-            minutes.
+        :param wait_timeout: how long to wait for ACTIVE (or for the service to accept the Start
+            while it throttles) before the deployment fails: whole seconds, at most 54 minutes.
+            The export goes on, and stays. Default: 50 minutes.
         """
-        wait_seconds = _wait_timeout_seconds(wait_timeout)
+        # No WaitCondition waits for an export: the custom resource must report where its files
+        # are, known only once it is ACTIVE, so it waits itself.
+        wait_seconds = _wait_timeout_seconds(wait_timeout, beyond_the_hour=False)
         _check_member(audience_generation_job_arn, "audienceGenerationJobArn")
         if name:
             _check_member(name, "name")
@@ -151,7 +149,6 @@ class AudienceExportJob(ManagedResource):
         # Only an export that passed its checks reaches the handler's policy.
         provider.allow_audience_export_job(audience_generation_job_arn)
         self._create_resource(provider, properties, tags=None, removal_policy=RemovalPolicy.DESTROY)
-        self._signaled_location: str | None = None
 
     @property
     def audience_export_job_name(self) -> str:
@@ -160,19 +157,9 @@ class AudienceExportJob(ManagedResource):
 
     @property
     def output_location(self) -> str:
-        """Where in S3 the export wrote the audience, as the service's List reports it (a token);
-        empty while unknown (``wait_for_completion=False``).
-
-        ``Fn::GetAtt`` ``OutputLocation`` of the custom resource; for an export that waits beyond
-        the hour, the location its WaitCondition was signaled with (its ``Data``, ``{"<name>":
-        "<location>"}``, taken apart with ``Fn::Split`` on ``"``), which also makes what uses it
-        wait for the export's end."""
-        if self._wait_condition is None:
-            return self._attribute("OutputLocation")
-        if self._signaled_location is None:
-            data = Token.as_string(cast(CfnWaitCondition, self._wait_condition).attr_data)
-            self._signaled_location = Fn.select(3, Fn.split('"', data))
-        return self._signaled_location
+        """Where in S3 the export wrote the audience, as the service's List reports it (a token:
+        ``Fn::GetAtt`` ``OutputLocation``); empty while unknown (``wait_for_completion=False``)."""
+        return self._attribute("OutputLocation")
 
 
 def _check_member(value: Any, member: str) -> None:

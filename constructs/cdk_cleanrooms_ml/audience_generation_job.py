@@ -245,18 +245,33 @@ class AudienceGenerationJob(AudienceGenerationJobBase, ManagedResource):
         return self._attribute("Name")
 
 
-def _wait_timeout_seconds(wait_timeout: Duration | None) -> float | None:
-    """Whole seconds, or a number token (the handler checks its value)."""
+def _wait_timeout_seconds(
+    wait_timeout: Duration | None, *, beyond_the_hour: bool = True
+) -> float | None:
+    """Whole seconds, or a number token (the handler checks its value). Up to 12 hours, or, for a
+    kind that cannot wait ``beyond_the_hour``, 54 minutes."""
     if wait_timeout is None:
         return None
     seconds = wait_timeout.to_seconds(integral=False)
     if is_unresolved(seconds):
         return seconds
-    if not 1 <= seconds <= MAX_LONG_WAIT.to_seconds() or seconds != int(seconds):
+    longest, why = (
+        (
+            f"{MAX_LONG_WAIT.to_hours()} hours",
+            "CloudFormation's WaitCondition waits 12 hours at most; beyond "
+            f"{MAX_WAIT_TIMEOUT.to_minutes()} minutes the wait is one",
+        )
+        if beyond_the_hour
+        else (
+            f"{MAX_WAIT_TIMEOUT.to_minutes()} minutes",
+            "this resource waits within the hour the Provider framework allows",
+        )
+    )
+    most = (MAX_LONG_WAIT if beyond_the_hour else MAX_WAIT_TIMEOUT).to_seconds()
+    if not 1 <= seconds <= most or seconds != int(seconds):
         raise ValueError(
-            f"wait_timeout: must be 1 second to {MAX_LONG_WAIT.to_hours()} hours, in whole "
-            f"seconds (CloudFormation's WaitCondition waits 12 hours at most; beyond "
-            f"{MAX_WAIT_TIMEOUT.to_minutes()} minutes the wait is one), got {seconds:g} seconds"
+            f"wait_timeout: must be 1 second to {longest}, in whole seconds ({why}), got "
+            f"{seconds:g} seconds"
         )
     return int(seconds)
 

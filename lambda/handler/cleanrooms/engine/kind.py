@@ -122,9 +122,6 @@ class Kind:
     """Template properties that are no member of the create request (``converge`` reads them)."""
     sensitive_properties: frozenset[str] = frozenset()
     """Properties no message may quote, beyond what the service model marks sensitive."""
-    signaled: Callable[[Mapping[str, Any]], str] | None = None
-    """What a long wait's SUCCESS signal carries as its Data, from the resource as read (an
-    export's output location); None: its ARN (``long_wait``)."""
     rules: Rules | None = None
     resolve: Resolve | None = None
     converge: Converge | None = None

@@ -96,8 +96,7 @@ def check(kind: Kind, payload: Mapping[str, Any]) -> dict[str, Any]:
     status = found.get("status")
     if status == "ACTIVE":
         logger.info("%s %s is ACTIVE", kind.title, arn)
-        data = kind.signaled(found) if kind.signaled else arn
-        return _signal(payload, True, f"{kind.title} {arn} is ACTIVE", data=data)
+        return _signal(payload, True, f"{kind.title} {arn} is ACTIVE")
     if status in kind.creating:
         if not late:
             return _again(payload, checks, now, deadline)
@@ -127,16 +126,14 @@ def _again(payload: Mapping[str, Any], checks: int, now: float, deadline: float)
     return {**payload, "Checks": checks, "Done": False, "WaitSeconds": wait}
 
 
-def _signal(
-    payload: Mapping[str, Any], success: bool, message: str, *, data: str | None = None
-) -> dict[str, Any]:
-    """Put the outcome to the WaitCondition's handle (``data``: its Data, the ARN by default);
-    the loop ends (unless the put must be tried again)."""
+def _signal(payload: Mapping[str, Any], success: bool, message: str) -> dict[str, Any]:
+    """Put the outcome to the WaitCondition's handle; the loop ends (unless the put must be
+    tried again)."""
     body = {
         "Status": "SUCCESS" if success else "FAILURE",
         "Reason": reason(message),
         "UniqueId": str(payload["Name"]),
-        "Data": str(payload["Arn"]) if data is None else data,
+        "Data": str(payload["Arn"]),
     }
     request = urllib.request.Request(  # noqa: S310 (an http(s) URL, checked by ``start``)
         str(payload["Handle"]),

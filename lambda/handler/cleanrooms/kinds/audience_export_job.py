@@ -85,8 +85,6 @@ KIND = Kind(
     handle=_handle,
     tagged=False,
     data=lambda export: {"OutputLocation": str(export.get("outputLocation") or "")},
-    # A wait beyond the hour: the WaitCondition's Data is where the export's files are.
-    signaled=lambda export: str(export.get("outputLocation") or ""),
     creating=frozenset({"CREATE_PENDING", "CREATE_IN_PROGRESS"}),
     waits=True,
     rules=_rules,
