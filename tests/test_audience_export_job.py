@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 from nag_harness import cfn_lint_findings, nag2_findings, nag3_violations
 from template_queries import (
     actions_of,
@@ -161,6 +161,25 @@ def test_a_job_of_the_same_stack_is_granted_by_pattern_without_a_cycle() -> None
             ],
         ]
     }
+
+
+def test_the_handler_role_says_exports_are_started_not_tagged_or_deleted() -> None:
+    def description(with_job: bool) -> str:
+        stack = cdk.Stack(cdk.App(), "Stack", env=ENV)
+        if with_job:
+            job(stack)
+        export(stack)
+        roles = Template.from_stack(stack).find_resources(
+            "AWS::IAM::Role", {"Properties": {"Description": Match.any_value()}}
+        )
+        (found,) = [r["Properties"]["Description"] for r in roles.values()]
+        return str(found)
+
+    assert description(with_job=False) == "Starts Clean Rooms ML audience export jobs"
+    assert description(with_job=True) == (
+        "Creates, tags and deletes Clean Rooms ML audience generation jobs; "
+        "starts Clean Rooms ML audience export jobs"
+    )
 
 
 def test_no_export_permission_without_an_export() -> None:

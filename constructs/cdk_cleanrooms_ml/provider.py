@@ -800,8 +800,18 @@ class _Description:
         if self._what == "role":
             if self._kinds == [JOBS]:
                 return "Starts, tags and deletes Clean Rooms ML audience generation jobs"
-            nouns = ", ".join(f"{kind.noun}s" for kind in self._kinds) or "resources"
-            return f"Creates, tags and deletes Clean Rooms ML {nouns}"
+            # Exports are only started and read: the API can neither tag nor delete one.
+            managed = [f"{kind.noun}s" for kind in self._kinds if kind is not AUDIENCE_EXPORT_JOBS]
+            exports = AUDIENCE_EXPORT_JOBS in self._kinds
+            parts = []
+            if managed or not exports:
+                parts.append(
+                    f"creates, tags and deletes Clean Rooms ML {', '.join(managed) or 'resources'}"
+                )
+            if exports:
+                parts.append("starts Clean Rooms ML audience export jobs")
+            text = "; ".join(parts)
+            return text[:1].upper() + text[1:]
         served = self._kinds[0].noun if len(self._kinds) == 1 else "resources"
         return f"Clean Rooms ML {served}: {self._what}"
 
