@@ -321,6 +321,46 @@ def test_a_job_that_runs_for_hours_waits_the_same_way_and_no_secret_travels(
     assert "handle-secret" not in caplog.text, "the handle's URL signs signals: never logged"
 
 
+def test_a_failure_quoting_a_sensitive_value_reaches_no_reason_or_log(
+    endpoint: CleanRoomsMLEndpoint, waits: Waits, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service's message may quote a SQL parameter; the loop holds no properties, so it
+    masks what the job as read holds that the service model marks sensitive."""
+    caplog.set_level(logging.INFO)
+    endpoint.next_create_outcome("CREATE_FAILED", "INVALID_QUERY", f"bad value {SQL_PARAMETER}")
+    jobs, handle = stack_of(JOB.resource_type), waits.handles.new_handle()
+    job_props = job_properties(
+        endpoint, SeedAudience=sql_seed(), WaitTimeoutSeconds=4 * HOUR, WaitConditionHandle=handle
+    )
+    jobs.create("Job", job_props)
+
+    waits.play(0)
+
+    (signal,) = waits.handles.signals(handle)
+    assert signal.status == "FAILURE" and "INVALID_QUERY: bad value ***" in signal.reason
+    assert SQL_PARAMETER not in signal.reason + caplog.text
+
+
+def test_a_replacement_that_keeps_its_wait_condition_says_so_when_it_times_out(
+    endpoint: CleanRoomsMLEndpoint, waits: Waits
+) -> None:
+    """Replaced for a value it refers to (which synth cannot see), it keeps its handle and waits
+    within its custom resource; the failure says how to give it a new WaitCondition."""
+    models, handle = stack_of(MODEL.resource_type), waits.handles.new_handle()
+    old = models.create("Model", long_model(handle, WaitTimeoutSeconds=2))
+    waits.play(0)
+
+    waiter = models.begin_update(
+        "Model", long_model(handle, WaitTimeoutSeconds=2, TrainingDatasetArn=FAILING)
+    )
+    replaced = models.wait_open(waiter)  # (its rollback is the model handler tests' matter)
+
+    assert not replaced.ok and replaced.physical_id != old.physical_id
+    assert "This replacement kept its WaitCondition" in replaced.reason
+    assert "Change one of its own properties too" in replaced.reason
+    assert len(waits.states.executions) == 1, "no loop for the replacement"
+
+
 def test_a_longer_wait_without_a_handle_is_refused_before_any_call(
     endpoint: CleanRoomsMLEndpoint,
 ) -> None:
@@ -329,7 +369,7 @@ def test_a_longer_wait_without_a_handle_is_refused_before_any_call(
     created = models.create("Model", model_properties(WaitTimeoutSeconds=2 * HOUR))
 
     assert not created.ok
-    assert "WaitTimeoutSeconds: must be 1 to 3240, got 7200 (a longer wait needs a " in (
+    assert "WaitTimeoutSeconds: must be 1 to 3240, got 7200 (a longer wait goes through a " in (
         created.reason
     )
     assert endpoint.calls_of("CreateAudienceModel") == []

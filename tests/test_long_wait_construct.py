@@ -142,6 +142,26 @@ def test_the_long_wait_s_permissions_are_each_the_least_it_needs() -> None:
     assert resources(stack)[function]["Properties"]["Handler"] == "index.watch"
 
 
+def test_a_check_that_keeps_failing_is_tried_again_later_not_left_unsignaled() -> None:
+    """Past the task's retries, a Catch waits 5 minutes and checks again: the loop never ends
+    without a signal while its WaitCondition waits."""
+    stack = cdk.Stack(cdk.App(), "Jobs")
+    job(stack, wait_timeout=Duration.hours(3))
+    (machine,) = [
+        r
+        for name, r in of_type(stack, "AWS::StepFunctions::StateMachine").items()
+        if "LongWait" in name
+    ]
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    definition = json.loads("".join(p if isinstance(p, str) else "ARN" for p in parts))
+
+    states = definition["States"]
+    (catch,) = states["Check"]["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "CheckAgainLater"
+    assert states["CheckAgainLater"] == {"Type": "Wait", "Seconds": 300, "Next": "Check"}
+    assert states["Pause"]["Next"] == "Check" and definition["TimeoutSeconds"] == 13 * 3600
+
+
 def _joined(value: Any) -> str:
     """An ARN pattern as a string, its partition as ``<AWS::Partition>``."""
     if isinstance(value, str):

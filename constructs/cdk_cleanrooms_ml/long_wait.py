@@ -186,6 +186,15 @@ class LongWait(Construct):
             backoff_rate=2,
         )
         pause = sfn.Wait(self, "Pause", time=sfn.WaitTime.seconds_path("$.WaitSeconds"))
+        # Past its retries (Lambda or the service down for long), a check is tried again later
+        # rather than ending the loop unsignaled: the check's own deadline, the WaitCondition's
+        # timeout and the execution's bound its length.
+        later = sfn.Wait(
+            self,
+            "CheckAgainLater",
+            time=sfn.WaitTime.duration(Duration.seconds(_LIMITS.LONG_WAIT_CHECK_SECONDS)),
+        )
+        check.add_catch(later.next(check), errors=[sfn.Errors.ALL], result_path="$.LastError")
         done = (
             sfn.Choice(self, "Done")
             .when(sfn.Condition.boolean_equals("$.Done", True), sfn.Succeed(self, "Ended"))

@@ -108,6 +108,11 @@ def start_execution(state_machine_arn: str, name: str, payload: str) -> None:
             raise
 
 
+def output_shape(service: str, operation: str) -> Any:
+    """The service model's output shape of ``operation``."""
+    return client(service).meta.service_model.operation_model(operation).output_shape
+
+
 def input_shape(service: str, operation: str) -> Any:
     """The service model's input shape of ``operation`` (for ``properties.check_request``)."""
     return client(service).meta.service_model.operation_model(operation).input_shape

@@ -517,14 +517,7 @@ def _await_active(
             return {"IsComplete": False}
         status = found.get("status")
         if status in kind.creating:
-            return _not_yet(
-                kind,
-                event,
-                state,
-                f"{kind.title} {arn} is still {status} after WaitTimeoutSeconds={state.wait}. "
-                "Raise wait_timeout, or set wait_for_completion=False to not wait for ACTIVE.",
-                arn=arn,
-            )
+            return _not_yet(kind, event, state, _still_creating(kind, event, state, arn, status))
         if status != "ACTIVE":
             _fail(
                 kind,
@@ -555,6 +548,25 @@ def _await_active(
         if found is None:
             return {"IsComplete": False}
     return _completed(kind, arn, name, found)
+
+
+def _still_creating(
+    kind: Kind, event: Mapping[str, Any], state: HandlerState, arn: str, status: Any
+) -> str:
+    """Why the wait for ACTIVE failed, and what to do about it."""
+    if (event.get("ResourceProperties") or {}).get("WaitConditionHandle"):
+        # A replacement whose WaitCondition stayed: the change was in a value it refers to.
+        return (
+            f"{kind.title} {arn} is still {status} after {state.wait} seconds. This replacement "
+            "kept its WaitCondition (what changed is a value the template refers to, which "
+            "synth cannot see), so it waited within the custom resource, as long as one request "
+            "may. Change one of its own properties too (its description), which gives it a new "
+            "WaitCondition, or set wait_for_completion=False."
+        )
+    return (
+        f"{kind.title} {arn} is still {status} after WaitTimeoutSeconds={state.wait}. "
+        "Raise wait_timeout, or set wait_for_completion=False to not wait for ACTIVE."
+    )
 
 
 def _hands_over(event: Mapping[str, Any], props: Properties) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, limits
+from . import aws, limits, properties
 from .errors import HandlerError, error_code, failed, is_transient, reason
 from .kind import Kind
 from .properties import Properties
@@ -113,7 +113,17 @@ def check(kind: Kind, payload: Mapping[str, Any]) -> dict[str, Any]:
         False,
         f"{kind.title} {arn} ended {status}: {details.get('statusCode', 'no status code')}: "
         f"{details.get('message', 'no message')}",
+        secrets=_sensitive(kind, found),
     )
+
+
+def _sensitive(kind: Kind, found: Mapping[str, Any]) -> list[str]:
+    """What the resource as read holds that its service model marks sensitive (a job's SQL
+    parameters): the service's message may quote it; the reason must not."""
+    if kind.operations.get is None:
+        return []
+    shape = aws.output_shape(kind.service, kind.operations.get)
+    return list(properties.sensitive_in_response(found, shape))
 
 
 def _again(payload: Mapping[str, Any], checks: int, now: float, deadline: float) -> dict[str, Any]:
@@ -126,12 +136,14 @@ def _again(payload: Mapping[str, Any], checks: int, now: float, deadline: float)
     return {**payload, "Checks": checks, "Done": False, "WaitSeconds": wait}
 
 
-def _signal(payload: Mapping[str, Any], success: bool, message: str) -> dict[str, Any]:
-    """Put the outcome to the WaitCondition's handle; the loop ends (unless the put must be
-    tried again)."""
+def _signal(
+    payload: Mapping[str, Any], success: bool, message: str, *, secrets: list[str] | None = None
+) -> dict[str, Any]:
+    """Put the outcome to the WaitCondition's handle, without ``secrets``; the loop ends (unless
+    the put must be tried again)."""
     body = {
         "Status": "SUCCESS" if success else "FAILURE",
-        "Reason": reason(message),
+        "Reason": reason(message, secrets or []),
         "UniqueId": str(payload["Name"]),
         "Data": str(payload["Arn"]),
     }

@@ -255,6 +255,27 @@ def sensitive_values(kind: Kind, raw: Mapping[str, Any], shape: Any) -> list[str
     return sorted((value for value in found if value.strip()), key=len, reverse=True)
 
 
+def sensitive_in_response(value: Any, shape: Any, sensitive: bool = False) -> Iterator[str]:
+    """The strings of an API response ``value`` (members by their API names) that its ``shape``
+    marks sensitive, each also line by line: what a message about the resource must not quote."""
+    sensitive = sensitive or bool(shape.metadata.get("sensitive"))
+    if shape.type_name == "structure" and isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in shape.members:
+                yield from sensitive_in_response(item, shape.members[key], sensitive)
+    elif shape.type_name == "map" and isinstance(value, Mapping):
+        for key, item in value.items():
+            if sensitive:
+                yield str(key)
+            yield from sensitive_in_response(item, shape.value, sensitive)
+    elif shape.type_name == "list" and isinstance(value, list):
+        for item in value:
+            yield from sensitive_in_response(item, shape.member, sensitive)
+    elif sensitive and isinstance(value, str) and value.strip():
+        yield value
+        yield from (line for line in value.splitlines() if line.strip())
+
+
 def without_skipped(value: Any, skip: Callable[[Any], bool]) -> Any:
     """``value`` with every part for which ``skip`` is true as "" (its size is known later)."""
     if skip(value):
@@ -293,7 +314,12 @@ def _wait(raw: Mapping[str, Any], skip: Callable[[Any], bool]) -> tuple[bool, in
     long = bool(handle) or wait is False
     most = limits.MAX_LONG_WAIT_SECONDS if long else limits.MAX_WAIT_TIMEOUT_SECONDS
     if timeout is not None and not skip(timeout) and not 1 <= timeout <= most:
-        beyond = "" if long else " (a longer wait needs a WaitConditionHandle)"
+        beyond = (
+            ""
+            if long
+            else " (a longer wait goes through a WaitConditionHandle, which the construct adds "
+            "for a wait_timeout it can read at synth: a number, not a token)"
+        )
         raise InvalidPropertyError(
             f"WaitTimeoutSeconds: must be 1 to {most}, got {timeout}{beyond}"
         )
