@@ -123,7 +123,7 @@ def _sensitive(kind: Kind, found: Mapping[str, Any]) -> list[str]:
     if kind.operations.get is None:
         return []
     shape = aws.output_shape(kind.service, kind.operations.get)
-    return list(properties.sensitive_in_response(found, shape))
+    return properties.sensitive_in_response(found, shape)
 
 
 def _again(payload: Mapping[str, Any], checks: int, now: float, deadline: float) -> dict[str, Any]:

@@ -250,30 +250,21 @@ def sensitive_values(kind: Kind, raw: Mapping[str, Any], shape: Any) -> list[str
         member = _members(shape).get(key)
         if member is not None:
             found.update(_sensitive_strings(value, member, False))
+    return _line_by_line(found)
+
+
+def sensitive_in_response(value: Any, shape: Any) -> list[str]:
+    """The strings of an API response ``value`` (members by their API names) that its ``shape``
+    marks sensitive, as ``sensitive_values`` gives them: what a message about it must not quote."""
+    return _line_by_line(set(_sensitive_strings(value, shape, False, _api_members)))
+
+
+def _line_by_line(found: set[str]) -> list[str]:
+    """``found`` with each multi-line value line by line too (a service may quote one line),
+    longest first, blanks left out."""
     for value in list(found):
         found.update(value.splitlines())
     return sorted((value for value in found if value.strip()), key=len, reverse=True)
-
-
-def sensitive_in_response(value: Any, shape: Any, sensitive: bool = False) -> Iterator[str]:
-    """The strings of an API response ``value`` (members by their API names) that its ``shape``
-    marks sensitive, each also line by line: what a message about the resource must not quote."""
-    sensitive = sensitive or bool(shape.metadata.get("sensitive"))
-    if shape.type_name == "structure" and isinstance(value, Mapping):
-        for key, item in value.items():
-            if key in shape.members:
-                yield from sensitive_in_response(item, shape.members[key], sensitive)
-    elif shape.type_name == "map" and isinstance(value, Mapping):
-        for key, item in value.items():
-            if sensitive:
-                yield str(key)
-            yield from sensitive_in_response(item, shape.value, sensitive)
-    elif shape.type_name == "list" and isinstance(value, list):
-        for item in value:
-            yield from sensitive_in_response(item, shape.member, sensitive)
-    elif sensitive and isinstance(value, str) and value.strip():
-        yield value
-        yield from (line for line in value.splitlines() if line.strip())
 
 
 def without_skipped(value: Any, skip: Callable[[Any], bool]) -> Any:
@@ -429,6 +420,11 @@ def _members(shape: Any) -> dict[str, Any]:
     return {_pascal(member): member_shape for member, member_shape in shape.members.items()}
 
 
+def _api_members(shape: Any) -> dict[str, Any]:
+    """A structure's members by their API (camelCase) names, as a response has them."""
+    return dict(shape.members) if shape.type_name == "structure" else {}
+
+
 def _camel(key: str, shape: Any) -> str:
     return str(next(member for member in shape.members if _pascal(member) == key))
 
@@ -504,21 +500,28 @@ def _check_range(size: int, meta: Mapping[str, Any], path: str, unit: str) -> No
         raise InvalidPropertyError(f"{path}: must be {bounds} {unit}, got {size}")
 
 
-def _sensitive_strings(value: Any, shape: Any, sensitive: bool) -> Iterator[str]:
+def _sensitive_strings(
+    value: Any,
+    shape: Any,
+    sensitive: bool,
+    members_of: Callable[[Any], Mapping[str, Any]] = _members,
+) -> Iterator[str]:
+    """The strings of ``value`` that ``shape`` marks sensitive; ``members_of`` names a
+    structure's members as ``value`` does (template properties: PascalCase)."""
     sensitive = sensitive or bool(shape.metadata.get("sensitive"))
     if shape.type_name == "structure" and isinstance(value, Mapping):
-        members = _members(shape)
+        members = members_of(shape)
         for key, item in value.items():
             if key in members:
-                yield from _sensitive_strings(item, members[key], sensitive)
+                yield from _sensitive_strings(item, members[key], sensitive, members_of)
     elif shape.type_name == "map" and isinstance(value, Mapping):
         for key, item in value.items():
             if sensitive:
                 yield str(key)
-            yield from _sensitive_strings(item, shape.value, sensitive)
+            yield from _sensitive_strings(item, shape.value, sensitive, members_of)
     elif shape.type_name == "list" and isinstance(value, list):
         for item in value:
-            yield from _sensitive_strings(item, shape.member, sensitive)
+            yield from _sensitive_strings(item, shape.member, sensitive, members_of)
     elif sensitive and value is not None and not shape.name.endswith("Arn"):
         yield str(value)
 
