@@ -106,7 +106,7 @@ class Deployment:
             handler, query_interval=query_interval, total_timeout=total_timeout
         )
         self.resources = {
-            logical_id: Resource(logical_id, d["Type"], d, _dependencies(d))
+            logical_id: Resource(logical_id, d["Type"], d, dependencies(d))
             for logical_id, d in template["Resources"].items()
         }
         self.handles = _running(WaitConditionHandles)
@@ -353,25 +353,25 @@ class Deployment:
             yield
 
 
-def _dependencies(definition: Mapping[str, Any]) -> set[str]:
-    found: set[str] = set()
+def references(value: Any) -> set[str]:
+    """The logical ids a template value refers to (``Fn::GetAtt``, ``Ref`` of a resource)."""
+    if isinstance(value, Mapping):
+        if "Fn::GetAtt" in value:
+            return {value["Fn::GetAtt"][0]}
+        if "Ref" in value and not str(value["Ref"]).startswith("AWS::"):
+            return {value["Ref"]}
+        return set().union(*(references(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(references(item) for item in value))
+    return set()
 
-    def visit(value: Any) -> None:
-        if isinstance(value, dict):
-            if set(value) == {"Ref"} and not str(value["Ref"]).startswith("AWS::"):
-                found.add(value["Ref"])
-            elif set(value) == {"Fn::GetAtt"}:
-                found.add(value["Fn::GetAtt"][0])
-            for item in value.values():
-                visit(item)
-        elif isinstance(value, list):
-            for item in value:
-                visit(item)
 
-    visit(definition.get("Properties", {}))
+def dependencies(definition: Mapping[str, Any]) -> set[str]:
+    """What a resource waits for: what its properties refer to, and its ``DependsOn``."""
     depends_on = definition.get("DependsOn", [])
-    found.update([depends_on] if isinstance(depends_on, str) else depends_on)
-    return found
+    return references(definition.get("Properties", {})) | set(
+        [depends_on] if isinstance(depends_on, str) else depends_on
+    )
 
 
 def _running(double: Any) -> Any:

@@ -35,6 +35,7 @@ from cleanrooms.kinds.configured_audience_model_association import KIND as ASSOC
 from cleanrooms_endpoint import CleanRoomsEndpoint, CleanRoomsFault, running
 from cleanrooms_ml_endpoint import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, CleanRoomsMLEndpoint
 from cloudformation import Response, Stack, stringify
+from deployment import dependencies, references
 from provider_runtime import RealProviderFramework
 
 from cdk_cleanrooms_ml import (
@@ -171,8 +172,7 @@ def pipeline(**choices: Any) -> list[Resource]:
         if resource["Type"].startswith("Custom::")
     }
     needs = {
-        logical_id: (references(resource["Properties"]) | set(resource.get("DependsOn", [])))
-        & custom.keys()
+        logical_id: dependencies(resource) & custom.keys()
         for logical_id, resource in custom.items()
     }
     ordered: list[str] = []
@@ -190,19 +190,6 @@ def pipeline(**choices: Any) -> list[Resource]:
         )
         for logical_id in ordered
     ]
-
-
-def references(value: Any) -> set[str]:
-    """The logical ids a template value refers to (``Fn::GetAtt``, ``Ref`` of a resource)."""
-    if isinstance(value, Mapping):
-        if "Fn::GetAtt" in value:
-            return {value["Fn::GetAtt"][0]}
-        if "Ref" in value and value["Ref"] not in PSEUDO_PARAMETERS:
-            return {value["Ref"]}
-        return set().union(*(references(item) for item in value.values()))
-    if isinstance(value, list):
-        return set().union(*(references(item) for item in value))
-    return set()
 
 
 def resolve(value: Any, data: Mapping[str, Mapping[str, Any]]) -> Any:
